@@ -1,0 +1,169 @@
+"""The `xenlab` command: parses arguments, calls the library, renders results. Nothing else.
+
+Only click is imported at module level; each verb imports what it needs, so `xenlab --help` stays
+fast (see bench/).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lab.errors import EXIT_INTERRUPTED, LabError
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Verbs in the order a user meets them, not alphabetical.
+        return list(self.commands)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show each command xenlab runs and its output.")
+@click.version_option(package_name="xenlab", prog_name="xenlab")
+def cli(verbose: bool) -> None:
+    """A Xen lab for unikernels: `xenlab up`, then `xenlab deploy your.xl`."""
+    from lab import ui
+
+    ui.settings.verbose = verbose
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print data as JSON on stdout.")(f)
+
+
+def _setup_json(as_json: bool) -> None:
+    from lab import ui
+
+    ui.settings.json = as_json
+
+
+def _lab_flags(f: Any) -> Any:
+    f = click.option("--provider", type=click.Choice(["auto", "virtualbox", "qemu"]),
+                     help="Where the lab VM runs (default: auto).")(f)
+    return f
+
+
+def _config(**flags: Any) -> Any:
+    from lab import config
+
+    return config.load(flags=flags)
+
+
+@cli.command("config")
+@_json_option
+@_lab_flags
+def config_cmd(as_json: bool, provider: str | None) -> None:
+    """Print the effective lab settings and where each came from."""
+    from dataclasses import asdict
+
+    from lab import config, ui
+
+    _setup_json(as_json)
+    resolved = _config(provider=provider)
+    values = asdict(resolved.config)
+    if as_json:
+        ui.emit_json({k: {"value": v, "source": resolved.sources[k]} for k, v in values.items()})
+        return
+    width = max(map(len, values))
+    for name, value in values.items():
+        help_text = config.FIELDS[name].metadata["help"]
+        click.echo(f"{name:<{width}}  {value!s:<20}  {resolved.sources[name]:<18}  # {help_text}")
+
+
+@cli.group("xl")
+def xl_group() -> None:
+    """Read .xl domain configuration files the way Xen does."""
+
+
+@xl_group.command("show")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, default=True, hidden=True)
+def xl_show(file: Path, as_json: bool) -> None:
+    """Print FILE's settings as one JSON object, each value as Xen reads it."""
+    from lab import ui
+    from lab.xl.syntax import read
+
+    ui.emit_json(read(file).to_json())
+
+
+@cli.command("fix")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--diff", "show_diff", is_flag=True, help="Show the repairs as a unified diff.")
+@click.option("--write", is_flag=True, help="Apply the repairs to FILE.")
+@click.option("--check", is_flag=True, help="Exit 1 when anything is found (for CI).")
+@_json_option
+def fix_cmd(file: Path, show_diff: bool, write: bool, check: bool, as_json: bool) -> None:
+    """Lint FILE and repair what `mirage configure -t xen` gets wrong for a lab."""
+    from lab import fix, ui
+
+    _setup_json(as_json)
+    report = fix.fix_file(file, _config().config)
+    if as_json:
+        ui.emit_json(report.to_json())
+    else:
+        for finding in report.findings:
+            click.echo(finding.render(), err=show_diff)
+        if not report.findings:
+            click.echo(f"{file}: no problems found", err=True)
+    if show_diff:
+        sys.stdout.write(report.diff())
+    if write and report.changed:
+        fix.write(report)
+        if not as_json:
+            click.echo(f"{file}: {len(report.repaired)} repair(s) written", err=True)
+    if check and report.findings:
+        sys.exit(1)
+
+
+@cli.group("image")
+def image_group() -> None:
+    """Build the block images a unikernel reads (FAT16 or tar)."""
+
+
+def _image_command(kind: str, summary: str) -> None:
+    @image_group.command(kind, help=summary)
+    @click.argument("directory", type=click.Path(path_type=Path))
+    @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+                  help="The image file to write.")
+    @click.option("--size", help="Image size (e.g. 16M); default: fitted to the data.")
+    @_json_option
+    def build(directory: Path, output: Path, size: str | None, as_json: bool) -> None:
+        from lab import ui
+        from lab.image import build_image, parse_size
+
+        _setup_json(as_json)
+        result = build_image(kind, directory, output, parse_size(size) if size else None)
+        if as_json:
+            ui.emit_json(result.to_json())
+        else:
+            click.echo(result.summary(), err=True)
+
+
+_image_command("fat", "Build a FAT16 image of DIRECTORY, as MirageOS's ocaml-fat reads it.")
+_image_command("tar", "Build a ustar image of DIRECTORY, as MirageOS's ocaml-tar reads it.")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except LabError as exc:
+        from lab import ui
+
+        ui.error(exc.message, exc.hint)
+        sys.exit(exc.code)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

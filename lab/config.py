@@ -1,0 +1,168 @@
+"""The lab's settings, declared once.
+
+Every setting is a field of `LabConfig`; its default, its type and its help live there and nowhere
+else. Values are layered: defaults < `xenlab.toml` in the working directory < `XENLAB_<NAME>`
+environment variables < CLI flags, and `Resolved.sources` remembers which layer won.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.errors import bad_input
+
+CONFIG_FILE = "xenlab.toml"
+ENV_PREFIX = "XENLAB_"
+PROVIDERS = ("auto", "virtualbox", "qemu")
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    provider: str = _setting("auto", "auto, virtualbox or qemu (auto: VirtualBox if usable)")
+    subnet: str = _setting("192.168.77.0/24", "the host-only lab network")
+    host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network")
+    lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge")
+    dhcp_start: str = _setting("192.168.77.3", "first address dnsmasq hands to guests")
+    dhcp_end: str = _setting("192.168.77.200", "last address dnsmasq hands to guests")
+    lease_time: str = _setting("12h", "dnsmasq lease time")
+    bridge: str = _setting("br0", "the lab bridge guests' vifs join")
+    nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC")
+    box: str = _setting("debian/bookworm64", "Vagrant box of the lab VM")
+    vm_memory: int = _setting(2048, "lab VM memory, MiB")
+    vm_cpus: int = _setting(2, "lab VM virtual CPUs")
+    dom0_memory: int = _setting(768, "memory pinned to dom0, MiB")
+    pvh: bool = _setting(True, "run PVH guests (needs nested virtualization on VirtualBox)")
+    guest_memory_min: int = _setting(32, "smallest guest memory `fix` accepts, MiB")
+    guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
+    state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
+
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet, strict=False)
+
+    @property
+    def netmask(self) -> str:
+        return str(self.network().netmask)
+
+    @property
+    def prefixlen(self) -> int:
+        return self.network().prefixlen
+
+    def state_path(self, root: Path | None = None) -> Path:
+        return (root or Path.cwd()) / self.state_dir
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    config: LabConfig
+    sources: Mapping[str, str]
+
+
+def _coerce(name: str, raw: Any, origin: str) -> Any:
+    kind = type(FIELDS[name].default)
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+        elif kind is int:
+            try:
+                return int(text, 0)
+            except ValueError:
+                pass
+    bad_input(
+        f"{origin}: {name} must be {kind.__name__}, got {raw!r}",
+        hint=f"{name}: {FIELDS[name].metadata['help']}",
+    )
+
+
+def load(
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Resolved:
+    cwd = cwd or Path.cwd()
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources = {name: "default" for name in FIELDS}
+
+    path = cwd / CONFIG_FILE
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            bad_input(f"{path}: {exc}", hint="fix the TOML syntax or remove the file")
+        table = data.get("lab", data)
+        for key, raw in table.items():
+            name = key.replace("-", "_")
+            if name not in FIELDS:
+                bad_input(f"{path}: unknown setting {key!r}", hint=f"known: {', '.join(FIELDS)}")
+            values[name] = _coerce(name, raw, str(path))
+            sources[name] = str(path)
+
+    for name in FIELDS:
+        var = ENV_PREFIX + name.upper()
+        if var in env:
+            values[name] = _coerce(name, env[var], f"environment {var}")
+            sources[name] = f"env {var}"
+
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
+            sources[name] = f"flag --{name.replace('_', '-')}"
+
+    config = LabConfig(**values)
+    validate(config, sources)
+    return Resolved(config, sources)
+
+
+def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
+    def fail(name: str, why: str) -> None:
+        bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
+
+    if config.provider not in PROVIDERS:
+        fail("provider", f"must be one of {', '.join(PROVIDERS)}")
+    try:
+        net = config.network()
+    except ValueError as exc:
+        fail("subnet", str(exc))
+    addrs = {}
+    for name in ("host_ip", "lab_ip", "dhcp_start", "dhcp_end"):
+        try:
+            addrs[name] = ipaddress.IPv4Address(getattr(config, name))
+        except ValueError:
+            fail(name, "not an IPv4 address")
+        if addrs[name] not in net or addrs[name] in (net.network_address, net.broadcast_address):
+            fail(name, f"not a host address in {net}")
+    if addrs["dhcp_start"] > addrs["dhcp_end"]:
+        fail("dhcp_start", "after dhcp_end")
+    for name in ("host_ip", "lab_ip"):
+        if addrs["dhcp_start"] <= addrs[name] <= addrs["dhcp_end"]:
+            fail(name, "inside the DHCP range; dnsmasq would hand it to a guest")
+    if addrs["host_ip"] == addrs["lab_ip"]:
+        fail("lab_ip", "same as host_ip")
+    if not config.bridge or len(config.bridge) > 15 or "/" in config.bridge:
+        fail("bridge", "not a Linux interface name (1-15 characters)")
+    if not 32 <= config.dom0_memory < config.vm_memory:
+        fail("dom0_memory", f"must be below vm_memory ({config.vm_memory})")
+    if config.vm_cpus < 1:
+        fail("vm_cpus", "must be at least 1")
+    if not 0 < config.guest_memory_min <= config.guest_memory_max:
+        fail("guest_memory_max", "must be at least guest_memory_min")

@@ -1,0 +1,168 @@
+"""Block images a unikernel reads: FAT16 (ocaml-fat) and ustar (ocaml-tar), in pure Python.
+
+Both builders share the same discipline: scan and validate everything first, so bad input fails
+before a byte is written; write to a temporary file beside the output; rename into place only when
+complete. A failed build leaves no image behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.errors import bad_input, die
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or directory to put into an image, relative to the data directory."""
+
+    rel: str  # posix path relative to the data directory
+    source: Path
+    is_dir: bool
+    size: int
+    mtime: float
+    mode: int
+
+    @property
+    def name(self) -> str:
+        return self.rel.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> str:
+        return self.rel.rsplit("/", 1)[0] if "/" in self.rel else ""
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: Path
+    kind: str
+    size: int
+    files: int
+    directories: int
+    data_bytes: int
+    free_bytes: int
+
+    def summary(self) -> str:
+        return (f"{self.path}: {self.kind} image, {self.size / MiB:.1f} MiB, {self.files} files "
+                f"in {self.directories} directories, {self.data_bytes} bytes of data, "
+                f"{self.free_bytes / MiB:.1f} MiB free")
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": str(self.path), "kind": self.kind, "size": self.size, "files": self.files,
+                "directories": self.directories, "data_bytes": self.data_bytes,
+                "free_bytes": self.free_bytes}
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.I)
+    if not m:
+        bad_input(f"--size {text!r}: not a size", hint="use bytes or K/M/G, e.g. --size 16M")
+    return int(m.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[m.group(2).upper()]
+
+
+def scan(directory: Path) -> list[Entry]:
+    """Every file and directory under `directory`, parents before children, sorted by name.
+
+    Symlinks are followed (an image holds contents, not links); sockets, FIFOs and devices are an
+    error, since no image format here can hold them.
+    """
+    if not directory.is_dir():
+        bad_input(f"{directory}: not a directory", hint="give the directory of files to put in the image")
+    out: list[Entry] = []
+    special: list[str] = []
+
+    def walk(d: Path, prefix: str) -> None:
+        try:
+            children = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            die(f"{d}: cannot read: {exc.strerror}")
+        for child in children:
+            rel = f"{prefix}{child.name}"
+            try:
+                st = child.stat()  # follows symlinks
+            except OSError as exc:
+                die(f"{child.path}: cannot stat: {exc.strerror}",
+                    hint="a dangling symlink? remove it or point it at a file")
+            if stat.S_ISDIR(st.st_mode):
+                out.append(Entry(rel, Path(child.path), True, 0, st.st_mtime, st.st_mode))
+                walk(Path(child.path), rel + "/")
+            elif stat.S_ISREG(st.st_mode):
+                out.append(Entry(rel, Path(child.path), False, st.st_size, st.st_mtime, st.st_mode))
+            else:
+                special.append(rel)
+
+    walk(directory, "")
+    if special:
+        bad_input(f"{directory}: not regular files or directories: {', '.join(special[:10])}",
+                  hint="images hold regular files and directories only")
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[int]:
+    """A file descriptor to write the image to; renamed to `output` only on success."""
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        bad_input(f"{output}: directory {parent} does not exist")
+    tmp = parent / f".{output.name}.{os.getpid()}.xenlab-tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        yield fd
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, output)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def copy_into(fd: int, entry: Entry, offset: int) -> None:
+    """Copy one file's bytes to `offset`; the file must still have the size it was scanned with."""
+    written = 0
+    try:
+        with open(entry.source, "rb", buffering=0) as src:
+            while True:
+                chunk = src.read(4 * MiB)
+                if not chunk:
+                    break
+                if written + len(chunk) > entry.size:
+                    break
+                os.pwrite(fd, chunk, offset + written)
+                written += len(chunk)
+    except OSError as exc:
+        die(f"{entry.source}: cannot read: {exc.strerror}")
+    if written != entry.size:
+        die(f"{entry.source}: changed size while the image was built",
+            hint="stop whatever writes to the data directory and build again")
+
+
+def check_output_outside(directory: Path, output: Path) -> None:
+    d, o = directory.resolve(), output.resolve()
+    if o == d or d in o.parents:
+        bad_input(f"{output}: the image would be inside its own data directory {directory}",
+                  hint="write the image somewhere else, e.g. next to the .xl file")
+
+
+def build_image(kind: str, directory: Path, output: Path, size: int | None = None) -> ImageResult:
+    check_output_outside(directory, output)
+    if kind == "fat":
+        from lab.image.fat import build
+
+        return build(directory, output, size)
+    if kind == "tar":
+        from lab.image.tar import build as build_tar
+
+        return build_tar(directory, output, size)
+    bad_input(f"unknown image kind {kind!r}", hint="fat or tar")

@@ -1,0 +1,93 @@
+"""ustar images as MirageOS's ocaml-tar reads them: plain ustar (no GNU or pax extensions), the
+archive padded to a 4 KiB multiple because ocaml-tar reads the block device in 4 KiB chunks."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+from lab.errors import bad_input
+from lab.image import Entry, ImageResult, atomic_output, scan
+
+PAD = 4096
+MAX_MEMBER = 8**11 - 1  # ustar's 11 octal digits of size
+
+
+def _fits_ustar(rel: str, is_dir: bool) -> bool:
+    name = rel + "/" if is_dir else rel
+    raw = name.encode("utf-8")
+    if len(raw) <= 100:
+        return True
+    # Longer names split at a '/' into a 155-byte prefix and a 100-byte name.
+    for i, ch in enumerate(raw):
+        if ch == ord("/") and i <= 155 and len(raw) - i - 1 <= 100 and i > 0:
+            return True
+    return False
+
+
+def _info(e: Entry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(e.rel)
+    info.mtime = int(e.mtime)
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    if e.is_dir:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    else:
+        info.size, info.mode = e.size, 0o755 if e.mode & 0o111 else 0o644
+    return info
+
+
+class _FdWriter:
+    """A minimal file object over a raw fd, so tarfile streams straight into the image file."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pos = fd, 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+            self.pos += n
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def build(directory: Path, output: Path, size: int | None) -> ImageResult:
+    entries = scan(directory)
+    if not any(not e.is_dir for e in entries):
+        bad_input(f"{directory}: no files to put in the image", hint="is this the right directory?")
+    too_long = [e.rel for e in entries if not _fits_ustar(e.rel, e.is_dir)]
+    if too_long:
+        bad_input(f"{directory}: {len(too_long)} path(s) too long for ustar: {', '.join(too_long[:10])}",
+                  hint="ustar holds names up to 100 bytes (or 155-byte directory + 100-byte name)")
+    huge = [e.rel for e in entries if e.size > MAX_MEMBER]
+    if huge:
+        bad_input(f"{directory}: files over 8 GiB cannot be in a ustar image: {', '.join(huge)}")
+
+    with atomic_output(output) as fd:
+        sink = _FdWriter(fd)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT,  # type: ignore[call-overload]
+                          encoding="utf-8") as tar:
+            for e in entries:
+                if e.is_dir:
+                    tar.addfile(_info(e))
+                else:
+                    with open(e.source, "rb") as f:
+                        tar.addfile(_info(e), f)
+        length = sink.tell()
+        padded = -(-length // PAD) * PAD
+        if size is not None:
+            if size % PAD:
+                bad_input(f"--size {size} is not a multiple of {PAD}")
+            if size < padded:
+                bad_input(f"{directory}: the archive needs {padded} bytes but --size gives {size}",
+                          hint="give a larger --size, or none to fit the data")
+            padded = size
+        os.ftruncate(fd, padded)
+    files = [e for e in entries if not e.is_dir]
+    return ImageResult(output, "tar", padded, len(files), 1 + len(entries) - len(files),
+                       sum(e.size for e in files), padded - length)

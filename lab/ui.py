@@ -1,0 +1,99 @@
+"""Everything xenlab shows a person: nested steps with timings, progress, warnings, JSON.
+
+Human output goes to stderr so that stdout stays data (`--json`, `xl show`, diffs) for pipes.
+rich is imported on first use only: `xenlab --help` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@dataclass
+class _Settings:
+    verbose: bool = False
+    json: bool = False
+    depth: int = 0
+
+
+settings = _Settings()
+_console: Console | None = None
+
+
+def colour_enabled(stream: Any = sys.stderr) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def console() -> Console:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(
+            stderr=True,
+            no_color=not colour_enabled(),
+            highlight=False,
+            force_terminal=None if colour_enabled() else False,
+        )
+    return _console
+
+
+def _say(text: str) -> None:
+    if settings.json:
+        return
+    console().print("  " * settings.depth + text, soft_wrap=True)
+
+
+def info(text: str) -> None:
+    _say(text)
+
+
+def detail(text: str) -> None:
+    if settings.verbose:
+        _say(f"[dim]{text}[/dim]")
+
+
+def warn(text: str) -> None:
+    # Warnings matter even in --json mode; they go to stderr, never into the data.
+    console().print("  " * settings.depth + f"[yellow]warning:[/yellow] {text}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def step(title: str) -> Iterator[None]:
+    """A unit of work shown as `▸ title` ... `✓ title (1.2 s)`, nested by depth."""
+    _say(f"[bold]▸[/bold] {title}")
+    start = time.monotonic()
+    settings.depth += 1
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        settings.depth -= 1
+        took = time.monotonic() - start
+        mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+        _say(f"{mark} {title} [dim]({took:.1f} s)[/dim]")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def error(message: str, hint: str | None) -> None:
+    # Plain writes, not rich: the error path must work even if rendering is what broke.
+    red, reset = ("\033[31m", "\033[0m") if colour_enabled() else ("", "")
+    sys.stderr.write(f"{red}error:{reset} {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")

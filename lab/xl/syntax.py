@@ -1,0 +1,479 @@
+"""A lossless reader and editor for xl.cfg(5) files, faithful to libxlutil's lexer and grammar.
+
+The rules below were read off Xen's behaviour (libxlutil 4.17 is the oracle in the tests), quirks
+included: identifiers are lower-case (`[a-z][._0-9a-z]*`), numbers are `[0-9][0-9a-fx]*` and stay
+text until someone reads them with strtol, `#` comments must end in a newline, both quote styles take
+the same backslash escapes, octal escapes are consumed but produce nothing, `\\x` escapes are always
+rejected, and `+=` concatenates strings or appends lists.
+
+The file is kept as its text plus a token stream with offsets; edits splice new text into the old,
+so everything not edited (comments, order, spacing) survives byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+from lab.errors import EXIT_USAGE, LabError
+
+# Files are bytes to Xen. Decoding with surrogateescape round-trips any byte sequence exactly.
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+class XlSyntaxError(LabError):
+    def __init__(self, path: str, line: int, col: int, message: str) -> None:
+        super().__init__(
+            f"{path}:{line}:{col}: {message}",
+            hint="xl.cfg(5): key = value lines; strings in quotes; lists in [ ]",
+            code=EXIT_USAGE,
+        )
+        self.path, self.line, self.col, self.detail = path, line, col, message
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # IDENT NUMBER STRING NEWLINE ; = += [ ] , EOF
+    text: str
+    start: int
+    end: int
+    line: int
+    col: int
+    value: str = ""  # dequoted string, or the text of a number
+
+
+@dataclass
+class Atom:
+    token: Token
+
+    @property
+    def start(self) -> int:
+        return self.token.start
+
+    @property
+    def end(self) -> int:
+        return self.token.end
+
+    @property
+    def is_number(self) -> bool:
+        return self.token.kind == "NUMBER"
+
+    @property
+    def value(self) -> str:
+        return self.token.value
+
+
+@dataclass
+class ListNode:
+    open: Token
+    items: list[Value]
+    close: Token
+    commas: list[Token] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        return self.open.start
+
+    @property
+    def end(self) -> int:
+        return self.close.end
+
+
+Value = Union[Atom, ListNode]
+
+
+@dataclass
+class Assignment:
+    key: Token
+    op: str  # "=" or "+="
+    value: Value
+    end_token: Token  # NEWLINE, ';' or EOF that ends the statement
+
+    @property
+    def name(self) -> str:
+        return self.key.text
+
+    @property
+    def line(self) -> int:
+        return self.key.line
+
+
+# The lexer, one regular expression per token kind, tried in this order; like flex, the longest
+# match wins, and the order breaks ties.
+_STRING_BODY = r"(?:[^{q}\\\n]|\\[^\n])*"
+_TOKENS = [
+    ("WS", re.compile(r"[ \t]+")),
+    ("NEWLINE", re.compile(r"#[^\n]*\n|\n")),
+    ("IDENT", re.compile(r"[a-z][._0-9a-z]*")),
+    ("NUMBER", re.compile(r"[0-9][0-9a-fx]*")),
+    ("STRING", re.compile("'" + _STRING_BODY.format(q="'") + "'")),
+    ("STRING", re.compile('"' + _STRING_BODY.format(q='"') + '"')),
+    ("+=", re.compile(r"\+=")),
+    ("PUNCT", re.compile(r"[=;\[\],]")),
+]
+
+_SIMPLE_ESCAPES = {
+    '"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
+    "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+}
+
+
+def _strtoul_len(window: str) -> int:
+    """How many characters C's strtoul(window, &ep, 10) consumes (0 when it converts nothing)."""
+    m = re.match(r"[ \t\n\v\f\r]*[+-]?[0-9]+", window)
+    return m.end() if m else 0
+
+
+def dequote(quoted: str) -> str:
+    """The value of a quoted string, or ValueError with libxlutil's reason."""
+    body = quoted[1:-1]
+    out = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        i += 1
+        if c != "\\":
+            out.append(c)
+            continue
+        nc = body[i]
+        i += 1
+        if nc in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[nc])
+        elif nc == "x":
+            # libxlutil skips a character and then demands more hex digits than its window holds.
+            raise ValueError("invalid digit after backslash hex numerical character escape")
+        elif "0" <= nc <= "7":
+            # libxlutil parses the following (up to 3) characters as decimal, needs at least two
+            # consumed, and then drops the value: the escape produces no character at all.
+            used = _strtoul_len(body[i : i + 3])
+            if used <= 1:
+                raise ValueError("invalid digit after backslash octal numerical character escape")
+            i += used
+        else:
+            raise ValueError("invalid character after backslash in quoted string")
+    return "".join(out)
+
+
+def tokenize(text: str, path: str = "<string>") -> list[Token]:
+    tokens: list[Token] = []
+    pos, line, line_start = 0, 1, 0
+    while pos < len(text):
+        best_kind, best_end = "", pos
+        for kind, rx in _TOKENS:
+            m = rx.match(text, pos)
+            if m and m.end() > best_end:
+                best_kind, best_end = kind, m.end()
+        col = pos - line_start + 1
+        if not best_kind:
+            if text[pos] == "#":
+                raise XlSyntaxError(path, line, col, "comment at the end of the file needs a newline")
+            if text[pos] in "\"'":
+                raise XlSyntaxError(path, line, col, "unterminated string (strings end on their line)")
+            if text[pos] == "\r":
+                raise XlSyntaxError(path, line, col, "carriage return: save the file with LF endings")
+            bad = re.match(r"[^ \t\n]*", text[pos:])
+            near = bad.group(0) if bad else text[pos]
+            raise XlSyntaxError(path, line, col, f"unexpected {near!r}")
+        chunk = text[pos:best_end]
+        kind = chunk if best_kind in ("PUNCT",) else best_kind
+        if kind != "WS":
+            value = chunk
+            if kind == "STRING":
+                try:
+                    value = dequote(chunk)
+                except ValueError as exc:
+                    raise XlSyntaxError(path, line, col, str(exc)) from None
+            tokens.append(Token(kind, chunk, pos, best_end, line, col, value))
+        if kind == "NEWLINE":
+            line += 1
+            line_start = best_end
+        pos = best_end
+    tokens.append(Token("EOF", "", pos, pos, line, pos - line_start + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token], path: str) -> None:
+        self.toks, self.i, self.path = tokens, 0, path
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def fail(self, expected: str) -> XlSyntaxError:
+        t = self.tok
+        got = {"EOF": "end of file", "NEWLINE": "end of line"}.get(t.kind, repr(t.text))
+        return XlSyntaxError(self.path, t.line, t.col, f"expected {expected}, got {got}")
+
+    def take(self, *kinds: str) -> Token:
+        if self.tok.kind not in kinds:
+            raise self.fail(" or ".join(kinds))
+        t = self.tok
+        self.i += 1
+        return t
+
+    def skip_newlines(self) -> None:
+        while self.tok.kind == "NEWLINE":
+            self.i += 1
+
+    def file(self) -> list[Assignment]:
+        out: list[Assignment] = []
+        while self.tok.kind != "EOF":
+            if self.tok.kind in ("NEWLINE", ";"):
+                self.i += 1
+                continue
+            key = self.take("IDENT")
+            if self.tok.kind not in ("=", "+="):
+                raise self.fail("'=' or '+=' after the key")
+            op = self.take("=", "+=").kind
+            value = self.value("a value (string, number or [list])")
+            if self.tok.kind not in ("NEWLINE", ";", "EOF"):
+                raise self.fail("end of line or ';' after the value")
+            out.append(Assignment(key, op, value, self.tok))
+        return out
+
+    def value(self, expected: str) -> Value:
+        if self.tok.kind in ("STRING", "NUMBER"):
+            return Atom(self.take("STRING", "NUMBER"))
+        if self.tok.kind != "[":
+            raise self.fail(expected)
+        node = ListNode(self.take("["), [], self.tok)
+        self.skip_newlines()
+        while self.tok.kind != "]":
+            node.items.append(self.value("a list item or ']'"))
+            self.skip_newlines()
+            if self.tok.kind == ",":
+                node.commas.append(self.take(","))
+                self.skip_newlines()
+            elif self.tok.kind != "]":
+                raise self.fail("',' or ']'")
+        node.close = self.take("]")
+        return node
+
+
+# A value as Xen holds it after the whole file is read: text (numbers are text), or a list.
+Resolved = Union["Scalar", list["Resolved"]]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    text: str
+    number: bool  # written as a NUMBER token (all parts, for `+=` chains)
+
+
+def _resolve(value: Value) -> Resolved:
+    if isinstance(value, Atom):
+        return Scalar(value.value, value.is_number)
+    return [_resolve(v) for v in value.items]
+
+
+def strtol(text: str) -> int | None:
+    """C's strtol(text, &ep, 0) when it consumes all of text, as xlu_cfg_get_long needs."""
+    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if not m:
+        return None
+    digits = m.group(2)
+    if digits[:2].lower() == "0x":
+        n = int(digits, 16)
+    elif digits.startswith("0"):
+        n = int(digits, 8)
+    else:
+        n = int(digits)
+    n = -n if m.group(1) == "-" else n
+    return n if -(2**63) <= n < 2**63 else None
+
+
+@dataclass
+class XlFile:
+    """One parsed .xl file: its exact text, its statements, and edits that keep the rest intact."""
+
+    text: str
+    path: str
+    statements: list[Assignment]
+    _values: dict[str, Resolved] | None = field(default=None, repr=False, compare=False)
+
+    # -- reading -------------------------------------------------------------------------------
+    def keys(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for st in self.statements:
+            seen.setdefault(st.name, None)
+        return list(seen)
+
+    def resolved(self) -> dict[str, Resolved]:
+        """Every key's value after the whole file is read (last `=` wins, `+=` appends)."""
+        if self._values is not None:
+            return self._values
+        out: dict[str, Resolved] = {}
+        for st in self.statements:
+            new = _resolve(st.value)
+            old = out.get(st.name)
+            if st.op == "+=" and old is not None:
+                if isinstance(old, list) and isinstance(new, list):
+                    new = old + new
+                elif isinstance(old, Scalar) and isinstance(new, Scalar):
+                    new = Scalar(old.text + new.text, old.number and new.number)
+                else:
+                    raise XlSyntaxError(self.path, st.line, st.key.col,
+                                        f"{st.name} += mixes a list and a string")
+            out[st.name] = new
+        self._values = out
+        return out
+
+    def get(self, key: str) -> Resolved | None:
+        return self.resolved().get(key)
+
+    def string(self, key: str) -> str | None:
+        v = self.get(key)
+        return v.text if isinstance(v, Scalar) else None
+
+    def number(self, key: str) -> int | None:
+        v = self.get(key)
+        return strtol(v.text) if isinstance(v, Scalar) else None
+
+    def strings(self, key: str) -> list[str] | None:
+        v = self.get(key)
+        if not isinstance(v, list):
+            return None
+        return [i.text for i in v if isinstance(i, Scalar)]
+
+    def last(self, key: str) -> Assignment | None:
+        for st in reversed(self.statements):
+            if st.name == key:
+                return st
+        return None
+
+    def line_of(self, key: str) -> int:
+        st = self.last(key)
+        return st.line if st else 0
+
+    def to_json(self) -> dict[str, object]:
+        def conv(v: Resolved, top: bool) -> object:
+            if isinstance(v, list):
+                return [conv(i, False) for i in v]
+            if top and v.number:
+                n = strtol(v.text)
+                if n is not None:
+                    return n
+            return v.text
+
+        return {k: conv(v, True) for k, v in self.resolved().items()}
+
+    # -- editing (each returns a new XlFile; the text outside the edit is untouched) ----------
+    def _splice(self, start: int, end: int, new: str) -> XlFile:
+        return parse(self.text[:start] + new + self.text[end:], self.path)
+
+    def set(self, key: str, literal: str) -> XlFile:
+        """Give key the value `literal` (xl syntax), in place of its last assignment."""
+        statements = [st for st in self.statements if st.name == key]
+        if not statements:
+            return self.append(key, literal)
+        doc = self
+        # A `+=` chain collapses into one plain assignment: remove all but the first, then set.
+        for st in reversed(statements[1:]):
+            doc = doc._delete_statement(doc._find(st))
+        first = doc.last(key)
+        assert first is not None
+        doc = doc._splice(first.key.end, first.value.end, f"{_between(doc, first)}{literal}")
+        return doc
+
+    def _find(self, st: Assignment) -> Assignment:
+        for cand in self.statements:
+            if cand.key.start == st.key.start:
+                return cand
+        raise KeyError(st.name)
+
+    def _delete_statement(self, st: Assignment) -> XlFile:
+        start, end = st.key.start, st.end_token.end
+        line_start = self.text.rfind("\n", 0, start) + 1
+        if self.text[line_start:start].strip() == "" and (
+            st.end_token.kind in ("NEWLINE", "EOF") and not st.end_token.text.startswith("#")
+        ):
+            start = line_start
+        return self._splice(start, end, "")
+
+    def delete(self, key: str) -> XlFile:
+        doc = self
+        while (st := doc.last(key)) is not None:
+            doc = doc._delete_statement(st)
+        return doc
+
+    def append(self, key: str, literal: str) -> XlFile:
+        sep = "" if not self.text or self.text.endswith("\n") else "\n"
+        width = max((len(st.name) for st in self.statements), default=0)
+        pad = " " * max(0, width - len(key)) if _aligned(self) else ""
+        return parse(f"{self.text}{sep}{key}{pad} = {literal}\n", self.path)
+
+    def set_list(self, key: str, items: list[str]) -> XlFile:
+        """Replace a list's items by quoted strings, keeping its one-line or multi-line layout."""
+        st = self.last(key)
+        if st is None or not isinstance(st.value, ListNode) or st.op != "=":
+            return self.set(key, render_list(items))
+        node = st.value
+        inner = self.text[node.open.end : node.close.start]
+        if "\n" not in inner or not node.items:
+            return self.set(key, render_list(items))
+        # Multi-line: one item per line, indented like the first existing item.
+        first = node.items[0]
+        line_start = self.text.rfind("\n", 0, first.start) + 1
+        indent = self.text[line_start : first.start]
+        body = "".join(f"{indent}{quote(i)},\n" for i in items)
+        close_line_start = self.text.rfind("\n", 0, node.close.start) + 1
+        close_indent = self.text[close_line_start : node.close.start]
+        if close_indent.strip():
+            close_indent = ""
+        return self._splice(node.open.end, node.close.start, "\n" + body + close_indent)
+
+
+def _between(doc: XlFile, st: Assignment) -> str:
+    """The text from the end of the key to the start of the value (` = `), as written."""
+    return doc.text[st.key.end : st.value.start]
+
+
+def _aligned(doc: XlFile) -> bool:
+    """Whether the file lines up its `=` signs (MirageOS's files do)."""
+    cols = {st.key.col + len(doc.text[st.key.start : st.value.start].split("=")[0])
+            for st in doc.statements if st.key.col == 1}
+    return len(cols) == 1 and len(doc.statements) > 1
+
+
+def quote(value: str) -> str:
+    if "'" not in value and "\\" not in value and "\n" not in value:
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def render_list(items: list[str]) -> str:
+    if not items:
+        return "[ ]"
+    return "[ " + ", ".join(quote(i) for i in items) + " ]"
+
+
+def parse(text: str, path: str = "<string>") -> XlFile:
+    tokens = tokenize(text, path)
+    doc = XlFile(text, path, _Parser(tokens, path).file())
+    doc.resolved()  # `+=` type errors are parse errors in Xen too
+    return doc
+
+
+def read(path: str | Path) -> XlFile:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise LabError(f"{p}: no such file", hint="give the .xl file that `mirage configure -t xen` wrote",
+                       code=EXIT_USAGE) from None
+    except OSError as exc:
+        raise LabError(f"{p}: cannot read: {exc.strerror}", code=EXIT_USAGE) from None
+    return parse(data.decode(ENCODING, ERRORS), str(path))
+
+
+def write(doc: XlFile, path: str | Path) -> None:
+    """Write aside, then rename: a crash never leaves a half-written .xl file."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.xenlab-tmp")
+    tmp.write_bytes(doc.text.encode(ENCODING, ERRORS))
+    tmp.replace(p)

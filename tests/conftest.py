@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def xen():
+    """libxlutil, Xen's own .xl parser: the oracle. CI installs it; a dev box without it skips."""
+    from xen_oracle import Unavailable, Xen
+
+    try:
+        return Xen()
+    except Unavailable as exc:
+        pytest.skip(f"libxlutil not installed (apt-get install libxenmisc4.17): {exc}")
