@@ -72,7 +72,7 @@ class Resolved:
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
-    kind = type(FIELDS[name].default)
+    kind: type = type(FIELDS[name].default)
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
     if isinstance(raw, str):

@@ -89,7 +89,7 @@ class Report:
         name = str(self.path)
         return "".join(difflib.unified_diff(
             self.original.text.splitlines(keepends=True), self.fixed.text.splitlines(keepends=True),
-            fromfile=f"a/{name}", tofile=f"b/{name}"))
+            fromfile=name, tofile=f"{name} (fixed)"))
 
     def to_json(self) -> dict[str, object]:
         return {"path": str(self.path), "changed": self.changed,
@@ -127,7 +127,8 @@ def _name(ctx: Context, doc: XlFile) -> Outcome:
     if name is not None and DOMAIN_NAME.fullmatch(name):
         return NOTHING
     stem = Path(doc.path).stem if doc.path != "<string>" else "guest"
-    new = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or stem).strip("-.")[:64] or "guest"
+    new = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or stem)
+    new = re.sub(r"-{2,}", "-", new).strip("-.")[:64] or "guest"
     why = "no `name`" if name is None else f"name {name!r} is not letters, digits, '_', '.', '-'"
     return ([_finding(doc, "XL001", "name", why, f"name = {quote(new)}")],
             lambda d: d.set("name", quote(new)))

@@ -87,7 +87,7 @@ def _corpus_disks() -> list[str]:
 
 @pytest.mark.parametrize("spec", _corpus_disks())
 def test_disk_spec_matches_xlu_disk_parse(xen, spec: str) -> None:
-    theirs, err = xen.disk(spec)
+    theirs, _ = xen.disk(spec)
     if theirs is None:
         with pytest.raises(DiskSpecError):
             parse_disk(spec)

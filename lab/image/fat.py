@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from lab.errors import bad_input
-from lab.image import MiB, Entry, ImageResult, atomic_output, copy_into, scan
+from lab.image import Entry, ImageResult, MiB, atomic_output, copy_into, scan
 
 SECTOR = 512
 DIRENT = 32

@@ -20,10 +20,7 @@ def _fits_ustar(rel: str, is_dir: bool) -> bool:
     if len(raw) <= 100:
         return True
     # Longer names split at a '/' into a 155-byte prefix and a 100-byte name.
-    for i, ch in enumerate(raw):
-        if ch == ord("/") and i <= 155 and len(raw) - i - 1 <= 100 and i > 0:
-            return True
-    return False
+    return any(ch == ord("/") and 0 < i <= 155 and len(raw) - i - 1 <= 100 for i, ch in enumerate(raw))
 
 
 def _info(e: Entry) -> tarfile.TarInfo:

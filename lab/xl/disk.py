@@ -199,8 +199,7 @@ _RULES: list[Rule] = [
     (re.compile(r"(?:colo-host|colo-port|colo-export|active-disk|hidden-disk)=[^,]*,?"),
      None, _flag),
     # `target=` is magic: it eats the rest of the spec, commas included.
-    (re.compile(r"target=.*"), None, lambda st, t: (
-        setattr(st, "keyvalue", True), _set_target(st, t.split("=", 1)[1].removesuffix(",")))),
+    (re.compile(r"target=.*"), None, _kv(_set_target)),
     (re.compile(r"[a-z][-a-z0-9]*=[^,]*,?"), None, _unknown_param),
     (re.compile(r"(?:raw|qcow2?|vhd):"), re.compile(r".*"), _prefix),
     (re.compile(r"(?:iscsi|e?nbd|drbd):"), re.compile(r".*"), _prefix),

@@ -82,7 +82,7 @@ class ListNode:
         return self.close.end
 
 
-Value = Union[Atom, ListNode]
+Value = Atom | ListNode
 
 
 @dataclass

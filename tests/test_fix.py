@@ -1,0 +1,132 @@
+"""`xenlab fix`: each rule found, repaired, and the repair accepted by Xen's own parser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS
+from helpers import xenlab
+
+from lab.config import LabConfig
+from lab.fix import RULES, fix_file
+from lab.xl.disk import parse_disk
+from lab.xl.model import Domain
+
+
+def project(tmp_path: Path, xl: str, files: dict[str, bytes] | None = None) -> Path:
+    for name, data in (files or {}).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    path = tmp_path / "app.xl"
+    path.write_text(xl)
+    return path
+
+
+def rules_of(report) -> list[str]:
+    return sorted({f.rule for f in report.findings})
+
+
+def test_mirage2_auth_service_is_fully_repaired(tmp_path: Path, xen) -> None:
+    src = (CORPUS / "valid" / "mirage2-auth.xl").read_text()
+    path = project(tmp_path, src, {
+        "mir-auth_service.xen": b"\x7fELF",
+        "data/john": b"password",
+        "make-fat1-image.sh": b"#!/bin/sh\nset -e\nIMG=$(pwd)/fat_block1.img\nrm -f ${IMG}\n"
+                              b"cd ./data/\nSIZE=$(du -s . | cut -f 1)\n",
+    })
+    report = fix_file(path, LabConfig())
+    assert rules_of(report) == ["XL003", "XL004", "XL005", "XL007"]
+    d = Domain(report.fixed)
+    assert d.kernel == "mir-auth_service.xen"
+    assert [x.target for x in d.disks()] == ["fat_block1.img"]  # tar_block1 was a phantom
+    assert [v.bridge for v in d.vifs()] == ["br0"]
+    assert d.memory == 128
+    # The repaired file is valid xl that Xen reads the same way.
+    out = tmp_path / "fixed.xl"
+    out.write_text(report.fixed.text)
+    res = xen.parse(str(out))
+    assert res.rc == 0, res.error
+    assert xen.get(res.cfg, "vif") == ("list", ["bridge=br0"])
+    # Comments survive.
+    assert "vif-openvswitch" in report.fixed.text
+    # A second pass finds nothing left to repair.
+    shutil.copy(out, path)
+    assert [f for f in fix_file(path, LabConfig()).findings if f.repair] == []
+
+
+@pytest.mark.parametrize("xl,rule,check", [
+    ("name = 'x; rm -rf /'\nkernel = 'k'\nvif = ['bridge=br0']\nmemory = 32\n", "XL001",
+     lambda d: d.name == "x-rm-rf"),
+    ("kernel = 'k'\nvif = ['bridge=br0']\nmemory = 32\n", "XL001", lambda d: d.name == "app"),
+    ("name = 'a'\nkernel = 'k'\nvif = ['mac=00:16:3e:00:00:01']\nmemory = 32\n", "XL006",
+     lambda d: d.vifs()[0].bridge == "br0" and d.vifs()[0].mac == "00:16:3e:00:00:01"),
+    ("name = 'a'\nkernel = 'k'\nvif = ['bridge=xenbr0']\nmemory = 32\n", "XL006",
+     lambda d: d.vifs()[0].bridge == "br0"),
+    ("name = 'a'\nkernel = 'k'\nvif = ['bridge=br0']\nmemory = 16\n", "XL007",
+     lambda d: d.memory == 32),
+    ("name = 'a'\nkernel = 'k'\nvif = ['bridge=br0']\nmemory = 64\nmaxmem = 48\n", "XL008",
+     lambda d: d.maxmem == 64),
+    ("name = 'a'\nkernel = 'k'\nbuilder = 'linux'\ntype = 'pvh'\nvif = ['bridge=br0']\n", "XL009",
+     lambda d: d.doc.get("builder") is None and d.type == "pvh"),
+    ("name = 'a'\nkernel = 'k'\nvif = ['bridge=br0']\ndisk = [ 'vdev=xvdb, target=a.img', "
+     "'vdev=xvdb, target=b.img' ]\n", "XL010",
+     lambda d: [x.vdev for x in d.disks()] == ["xvdb", "xvdc"]),
+])
+def test_each_rule_repairs(tmp_path: Path, xen, xl: str, rule: str, check) -> None:
+    path = project(tmp_path, xl, {"k": b"kernel", "a.img": b"", "b.img": b""})
+    report = fix_file(path, LabConfig())
+    assert rule in rules_of(report)
+    assert check(Domain(report.fixed))
+    out = tmp_path / "out.xl"
+    out.write_text(report.fixed.text)
+    assert xen.parse(str(out)).rc == 0
+    for spec in report.fixed.strings("disk") or []:
+        assert xen.disk(spec)[0] is not None
+        parse_disk(spec)
+
+
+def test_missing_kernel_has_no_repair_and_check_fails(tmp_path: Path) -> None:
+    path = project(tmp_path, "name = 'a'\nkernel = '/build/a.xen'\nvif = ['bridge=br0']\n")
+    r = xenlab("fix", path, "--check", "--json")
+    assert r.returncode == 1
+    found = json.loads(r.stdout)["findings"]
+    assert [(f["rule"], f["repair"]) for f in found] == [("XL002", None)]
+    assert found[0]["line"] == 2
+
+
+def test_bad_disk_spec_is_reported_not_crashed(tmp_path: Path) -> None:
+    path = project(tmp_path, "name = 'a'\nkernel = 'k'\nvif=['bridge=br0']\n"
+                             "disk = [ 'format=qcow9, vdev=xvda, target=/x' ]\n", {"k": b""})
+    report = fix_file(path, LabConfig())
+    assert "XL011" in rules_of(report)
+
+
+def test_diff_write_and_check_cli(tmp_path: Path) -> None:
+    path = project(tmp_path, "name = 'a'\nkernel = 'k'\nvif = [ ]\nmemory = 256\n", {"k": b""})
+    before = path.read_text()
+    r = xenlab("fix", path, "--diff")
+    assert r.returncode == 0
+    assert "-vif = [ ]" in r.stdout and "+vif = [ 'bridge=br0' ]" in r.stdout
+    assert "XL005" in r.stderr
+    assert path.read_text() == before  # --diff alone never writes
+    assert xenlab("fix", path, "--check").returncode == 1
+    w = xenlab("fix", path, "--write")
+    assert w.returncode == 0
+    assert "memory = 128" in path.read_text()
+    assert xenlab("fix", path, "--check").returncode == 0
+
+
+def test_lab_bridge_and_memory_come_from_config(tmp_path: Path) -> None:
+    path = project(tmp_path, "name = 'a'\nkernel = 'k'\nvif = [ ]\nmemory = 256\n", {"k": b""})
+    (tmp_path / "xenlab.toml").write_text('bridge = "xenbr7"\nguest_memory_max = 256\n')
+    r = xenlab("fix", path, "--diff", cwd=tmp_path)
+    assert "+vif = [ 'bridge=xenbr7' ]" in r.stdout and "\n-memory" not in r.stdout
+
+
+def test_rule_ids_are_stable_and_unique() -> None:
+    names = [r.name for r in RULES.values()]
+    assert len(set(names)) == len(names)
+    assert list(RULES)[:4] == ["XL001", "XL002", "XL003", "XL004"]
