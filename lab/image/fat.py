@@ -9,11 +9,12 @@ Lower-case names are stored upper-case with the NT case bits that Linux and mtoo
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
+import re
 import struct
 import time
+import zlib
 from dataclasses import dataclass
 
 from lab.errors import bad_input
@@ -31,20 +32,16 @@ SECTORS_PER_CLUSTER = (1, 2, 4)
 MAX_IMAGE = 128 * MiB + 64 * 1024  # 65524 clusters of 2 KiB plus the FATs and root directory
 HEADROOM = 0.25  # free space left in an auto-sized image, for what the unikernel writes
 
-_SHORT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()-@^_`{}~")
+_SHORT = re.compile(r"[A-Z0-9!#$%&'()\-@^_`{}~]{1,8}(?:\.[A-Z0-9!#$%&'()\-@^_`{}~]{1,3})?")
 _LOWER_BASE, _LOWER_EXT = 0x08, 0x10
 
 
 def short_name(name: str) -> tuple[bytes, int] | None:
     """The 11-byte 8.3 name and NT case bits for `name`, or None if it is not a valid 8.3 name."""
-    if name.startswith(".") or name.count(".") > 1 or name.endswith("."):
+    if not name.isascii() or not _SHORT.fullmatch(name.upper()):
         return None
     base, _, ext = name.partition(".")
-    if not 1 <= len(base) <= 8 or len(ext) > 3:
-        return None
     upper_base, upper_ext = base.upper(), ext.upper()
-    if not set(upper_base + upper_ext) <= _SHORT_CHARS:
-        return None
     flags = 0
     if base != upper_base and base == base.lower():
         flags |= _LOWER_BASE
@@ -258,8 +255,8 @@ def build(directory: os.PathLike[str], output: os.PathLike[str], size: int | Non
                                  0 if c.entry.is_dir else c.entry.size, c.entry.mtime))
         return b"".join(parts)
 
-    serial = int.from_bytes(hashlib.blake2b(
-        "\0".join(f"{e.rel}:{e.size}" for e in entries).encode(), digest_size=4).digest(), "little")
+    # A volume serial derived from the content listing: the same data gives the same image.
+    serial = zlib.crc32("\0".join(f"{e.rel}:{e.size}" for e in entries).encode())
     header = bytearray(g.data_start * SECTOR)
     header[:SECTOR] = _boot_sector(g, serial)
     for i in range(NUM_FATS):

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs xenlab and everything it drives on Debian 12 (as root, or with sudo available).
+# Idempotent: a second run installs nothing new. apt and pip keep their own caches between runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PACKAGES=(
+    # block images are read back by the real tools in tests
+    dosfstools mtools tar
+    # Xen's own .xl parser (libxlutil), the oracle for xenlab's
+    libxenmisc4.17
+    # the lab VM: Vagrant (VirtualBox provider) or QEMU run by xenlab
+    vagrant qemu-system-x86 qemu-utils ovmf
+    # base images and the namespace-hosted Debian the provisioning tests run Ansible against
+    debootstrap grub-pc-bin grub2-common fdisk e2fsprogs
+    # lab networking parts exercised in tests: bridge, DHCP client and server
+    iproute2 dnsmasq-base udhcpc busybox-static openssh-client
+    procps util-linux python3-venv
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
