@@ -17,7 +17,7 @@ PACKAGES=(
     # base images and the namespace-hosted Debian the provisioning tests run Ansible against
     debootstrap grub-pc-bin grub2-common fdisk e2fsprogs
     # lab networking parts exercised in tests: bridge, DHCP client and server
-    iproute2 dnsmasq-base udhcpc busybox-static openssh-client
+    iproute2 dnsmasq-base udhcpc busybox-static openssh-client socat iputils-ping
     procps util-linux python3-venv
 )
 

@@ -97,3 +97,36 @@ def error(message: str, hint: str | None) -> None:
     sys.stderr.write(f"{red}error:{reset} {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
+
+
+class _QuietStatus:
+    """Stand-in for a live status line where there is no terminal to redraw."""
+
+    def __enter__(self) -> _QuietStatus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, text: str) -> None:
+        return None
+
+
+def live_status(text: str) -> Any:
+    """A one-line spinner with text that can be updated; silent when not on a terminal."""
+    if settings.json or not sys.stderr.isatty():
+        return _QuietStatus()
+    status = console().status(text)
+
+    class _Status:
+        def __enter__(self) -> _Status:
+            status.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            status.__exit__(None, None, None)
+
+        def update(self, new: str) -> None:
+            status.update(new)
+
+    return _Status()

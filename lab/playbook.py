@@ -1,0 +1,150 @@
+"""Running the provisioning playbook: inventory and lab variables from the config, Ansible's events
+streamed as progress, the outcome as counts, a failure as the failing task's own message."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab import resources, run, ui
+from lab.config import LabConfig
+from lab.errors import die
+from lab.ssh import HOST_ALIAS, SshFiles
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    """What differs between providers and the roles must know: NIC identity, boot arguments."""
+
+    uplink_mac: str = ""
+    uplink_interface: str = "eth1"
+    xen_cmdline_extra: str = ""
+    dom0_cmdline_extra: str = ""
+
+
+def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:
+    """The roles' variables, each set from the one config field it derives from."""
+    return {
+        "lab_network_bridge": config.bridge,
+        "lab_network_address": config.lab_ip,
+        "lab_network_prefix": config.prefixlen,
+        "lab_network_uplink_mac": facts.uplink_mac,
+        "lab_network_uplink_interface": facts.uplink_interface,
+        "lab_dhcp_interface": config.bridge,
+        "lab_dhcp_range_start": config.dhcp_start,
+        "lab_dhcp_range_end": config.dhcp_end,
+        "lab_dhcp_netmask": config.netmask,
+        "lab_dhcp_lease_time": config.lease_time,
+        "lab_dhcp_router": config.lab_ip,
+        "lab_forwarding_subnet": str(config.network()),
+        "lab_forwarding_nat": config.nat,
+        "xen_hypervisor_dom0_memory_mb": config.dom0_memory,
+        "xen_hypervisor_vif_bridge": config.bridge,
+        "xen_hypervisor_cmdline_extra": facts.xen_cmdline_extra,
+        "xen_hypervisor_dom0_cmdline_extra": facts.dom0_cmdline_extra,
+    }
+
+
+def write_inventory(state: Path, ssh: SshFiles) -> Path:
+    inventory = state / "inventory.ini"
+    args = f"-F {ssh.config}"
+    inventory.write_text(
+        "# Written by xenlab from the provider's ssh-config; rewritten on every `xenlab up`.\n"
+        "[xenlab]\n"
+        f"lab ansible_host={HOST_ALIAS} ansible_ssh_common_args='{args}' "
+        "ansible_python_interpreter=/usr/bin/python3\n"
+    )
+    return inventory
+
+
+@dataclass
+class Outcome:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    changed_tasks: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (task, message)
+
+    def summary(self) -> str:
+        return (f"ok={self.ok} changed={self.changed} failed={self.failed} "
+                f"unreachable={self.unreachable} skipped={self.skipped}")
+
+
+def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFacts,
+              skip_tags: tuple[str, ...] = (), check: bool = False) -> Outcome:
+    inventory = write_inventory(state, ssh)
+    vars_file = state / "lab-vars.json"
+    vars_file.write_text(json.dumps(lab_vars(config, facts), indent=2) + "\n")
+    cmd: list[str | os.PathLike[str]] = [
+        Path(sys.executable).with_name("ansible-playbook") if _venv_ansible() else "ansible-playbook",
+        "-i", inventory, "-e", f"@{vars_file}", resources.playbook(),
+    ]
+    if skip_tags:
+        cmd += ["--skip-tags", ",".join(skip_tags)]
+    if check:
+        cmd += ["--check", "--diff"]
+    env = {
+        "ANSIBLE_STDOUT_CALLBACK": "xenlab_events",
+        "ANSIBLE_CALLBACK_PLUGINS": str(resources.callback_plugins()),
+        "ANSIBLE_ROLES_PATH": str(resources.roles()),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_LOCAL_TEMP": str(state / "ansible-tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / "cp"),
+        "ANSIBLE_PIPELINING": "True",
+    }
+    outcome = Outcome()
+    tasks_seen = 0
+    status = ui.live_status("Ansible: starting")
+
+    def on_line(line: str) -> None:
+        nonlocal tasks_seen
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            ui.detail(line)
+            return
+        kind = ev.get("event")
+        if kind == "task":
+            tasks_seen += 1
+            status.update(f"Ansible task {tasks_seen}: {ev['name']}")
+            ui.detail(f"task: {ev['name']}")
+        elif kind == "result":
+            if ev["status"] in ("failed", "unreachable"):
+                outcome.failures.append((ev["task"], ev["msg"]))
+                ui.warn(f"{ev['task']}: {ev['msg']}")
+            elif ev["changed"] and ev["status"] == "ok":
+                outcome.changed_tasks.append(ev["task"])
+                ui.info(f"[yellow]changed[/yellow] {ev['task']}")
+        elif kind == "stats":
+            for counts in ev["hosts"].values():
+                outcome.ok += counts.get("ok", 0)
+                outcome.changed += counts.get("changed", 0)
+                outcome.failed += counts.get("failures", 0)
+                outcome.unreachable += counts.get("unreachable", 0)
+                outcome.skipped += counts.get("skipped", 0)
+        elif kind == "warning":
+            ui.detail(f"ansible warning: {ev['msg']}")
+
+    with status:
+        code, stderr = run.stream(cmd, on_line, env=env, cwd=state)
+    if outcome.failures:
+        task, msg = outcome.failures[0]
+        die(f"provisioning failed at task '{task}': {msg}",
+            hint="rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes")
+    if code != 0:
+        tail = " / ".join(stderr.strip().splitlines()[-3:])
+        die(f"ansible-playbook failed (exit {code}): {tail}", hint="rerun with -v")
+    return outcome
+
+
+def _venv_ansible() -> bool:
+    return Path(sys.executable).with_name("ansible-playbook").exists()
