@@ -53,6 +53,83 @@ def _config(**flags: Any) -> Any:
     return config.load(flags=flags)
 
 
+def _state_dir(resolved: Any) -> Path:
+    return Path(resolved.config.state_dir).resolve()
+
+
+@cli.command("up")
+@_lab_flags
+@_json_option
+@click.option("--skip-tags", default="", hidden=True,
+              help="Ansible tags to skip (comma-separated), for development.")
+def up_cmd(provider: str | None, as_json: bool, skip_tags: str) -> None:
+    """Build the lab VM and make it a Xen lab host (rerun: converge, change nothing)."""
+    from lab import ui
+    from lab.verbs.up import up
+
+    _setup_json(as_json)
+    resolved = _config(provider=provider)
+    result = up(resolved.config, _state_dir(resolved),
+                skip_tags=tuple(t for t in skip_tags.split(",") if t))
+    if as_json:
+        ui.emit_json(result.to_json())
+
+
+@cli.command("status")
+@_lab_flags
+@_json_option
+def status_cmd(provider: str | None, as_json: bool) -> None:
+    """Say whether the lab VM is running, stopped, crashed or absent."""
+    from lab import ui
+    from lab.verbs.lifecycle import status
+
+    resolved = _config(provider=provider)
+    data = status(resolved.config, _state_dir(resolved))
+    if as_json:
+        ui.emit_json(data)
+        return
+    for key, value in data.items():
+        if value is not None:
+            click.echo(f"{key}: {value}")
+
+
+@cli.command("halt")
+@_lab_flags
+def halt_cmd(provider: str | None) -> None:
+    """Power the lab VM off (ACPI first, then a hard stop after a timeout)."""
+    from lab.verbs.lifecycle import halt
+
+    resolved = _config(provider=provider)
+    halt(resolved.config, _state_dir(resolved))
+
+
+@cli.command("destroy")
+@_lab_flags
+def destroy_cmd(provider: str | None) -> None:
+    """Remove the lab VM and its disk (the cached base image stays)."""
+    from lab.verbs.lifecycle import destroy
+
+    resolved = _config(provider=provider)
+    destroy(resolved.config, _state_dir(resolved))
+
+
+@cli.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh_cmd(command: tuple[str, ...]) -> None:
+    """SSH into the lab host (with the pinned host key), or run COMMAND there."""
+    import os
+
+    from lab.errors import die
+    from lab.ssh import SshFiles
+
+    resolved = _config()
+    files = SshFiles.in_dir(_state_dir(resolved))
+    if not files.config.exists():
+        die("no lab here yet", hint="`xenlab up` first")
+    argv = files.ssh_argv() + (["--", *command] if command else [])
+    os.execvp(argv[0], argv)
+
+
 @cli.command("config")
 @_json_option
 @_lab_flags

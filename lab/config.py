@@ -46,6 +46,7 @@ class LabConfig:
     guest_memory_min: int = _setting(32, "smallest guest memory `fix` accepts, MiB")
     guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
+    host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
 
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet, strict=False)

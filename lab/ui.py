@@ -71,8 +71,9 @@ def warn(text: str) -> None:
 
 
 @contextlib.contextmanager
-def step(title: str) -> Iterator[None]:
-    """A unit of work shown as `▸ title` ... `✓ title (1.2 s)`, nested by depth."""
+def step(title: str, timings: dict[str, float] | None = None, key: str = "") -> Iterator[None]:
+    """A unit of work shown as `▸ title` ... `✓ title (1.2 s)`, nested by depth; its duration
+    is also stored in timings[key] when given."""
     _say(f"[bold]▸[/bold] {title}")
     start = time.monotonic()
     settings.depth += 1
@@ -83,6 +84,8 @@ def step(title: str) -> Iterator[None]:
     finally:
         settings.depth -= 1
         took = time.monotonic() - start
+        if timings is not None:
+            timings[key or title] = took
         mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
         _say(f"{mark} {title} [dim]({took:.1f} s)[/dim]")
 

@@ -1,0 +1,64 @@
+"""Where the lab VM runs. A provider starts, stops and removes the VM and says how to SSH in;
+everything after SSH (provisioning, deploys, checks) is the same for every provider."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lab import ui
+from lab.config import LabConfig
+from lab.playbook import ProviderFacts
+from lab.ssh import SshTarget
+
+STATES = ("running", "stopped", "absent", "crashed")
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    state: str  # one of STATES
+    detail: str = ""
+
+
+class Provider(Protocol):
+    name: str
+
+    def preflight(self) -> None: ...
+
+    def up(self) -> SshTarget: ...
+
+    def halt(self) -> None: ...
+
+    def destroy(self) -> None: ...
+
+    def status(self) -> VmStatus: ...
+
+    def facts(self) -> ProviderFacts: ...
+
+
+def virtualbox_usable() -> bool:
+    return bool(shutil.which("vagrant") and shutil.which("VBoxManage"))
+
+
+def choose(config: LabConfig, recorded: str = "") -> str:
+    """The provider name: as configured, else the one the lab was created with, else auto."""
+    if config.provider != "auto":
+        return config.provider
+    if recorded:
+        return recorded
+    name = "virtualbox" if virtualbox_usable() else "qemu"
+    why = "Vagrant and VirtualBox found" if name == "virtualbox" else "no VirtualBox here"
+    ui.info(f"provider: {name} ({why})")
+    return name
+
+
+def get(name: str, config: LabConfig, state_dir: Path) -> Provider:
+    if name == "virtualbox":
+        from lab.providers.virtualbox import VirtualBox
+
+        return VirtualBox(config, state_dir)
+    from lab.providers.qemu import Qemu
+
+    return Qemu(config, state_dir)

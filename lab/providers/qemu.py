@@ -1,0 +1,281 @@
+"""The lab VM in QEMU, run and supervised by xenlab itself: no VirtualBox, no Vagrant.
+
+NIC 1 is user-mode networking with SSH forwarded to a free loopback port (Vagrant's NAT NIC);
+NIC 2 is a tap device on the host-only network, holding the host side address (.1), optionally
+inside a named network namespace. KVM is used when it really works, else TCG with the CPU flags
+Xen needs (-smap: dom0 page faults in create_bounce_frame; -rdtscp: PVH guests hang).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from lab import qemu_image, run, ui
+from lab.config import LabConfig
+from lab.errors import die
+from lab.playbook import ProviderFacts
+from lab.providers import VmStatus
+from lab.ssh import SshTarget
+
+NAT_MAC = "52:54:00:12:34:56"
+LAB_MAC = "52:54:00:77:00:02"
+TCG_CPU = "max,-smap,-rdtscp"
+OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
+BOOT_TIMEOUT = 600
+HALT_TIMEOUT = 90
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _public_key(path: Path) -> str:
+    kind, blob = path.read_text().split()[:2]
+    return f"{kind} {blob}"
+
+
+class Qemu:
+    name = "qemu"
+
+    def __init__(self, config: LabConfig, state_dir: Path) -> None:
+        self.config, self.dir = config, state_dir
+        self.overlay = state_dir / "disk.qcow2"
+        self.seed = state_dir / "seed.img"
+        self.pidfile = state_dir / "qemu.pid"
+        self.qmp = state_dir / "qmp.sock"
+        self.console = state_dir / "console.log"
+        self.meta = state_dir / "qemu.json"
+        self.key = state_dir / "id_ed25519"
+        self.host_key = state_dir / "ssh_host_ed25519_key"
+
+    # -- facts ----------------------------------------------------------------------------------
+    def facts(self) -> ProviderFacts:
+        return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra="console=com1 com1=115200,8n1",
+                             dom0_cmdline_extra="console=hvc0 earlyprintk=xen")
+
+    @property
+    def tap(self) -> str:
+        # Derived from the state directory so two labs on one machine never share a tap.
+        import zlib
+
+        return f"xltap{zlib.crc32(str(self.dir.resolve()).encode()) % 100000:05d}"
+
+    def _meta(self) -> dict[str, object]:
+        return json.loads(self.meta.read_text()) if self.meta.exists() else {}
+
+    # -- checks ---------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        for tool in ("qemu-system-x86_64", "qemu-img"):
+            if not shutil.which(tool):
+                die(f"{tool} is not installed", hint="apt-get install qemu-system-x86 qemu-utils")
+        if os.geteuid() != 0:
+            die("the QEMU provider needs root for the host-only tap device",
+                hint="run xenlab as root (or with sudo)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.overlay.exists():
+            free = shutil.disk_usage(self.dir).free
+            if free < OVERLAY_MIN_FREE:
+                die(f"only {free // 1024**2} MiB free in {self.dir}; the lab's disk needs "
+                    f"{OVERLAY_MIN_FREE // 1024**2} MiB", hint="free disk space, or set state_dir")
+
+    def kvm_works(self) -> bool:
+        """Try KVM for real: /dev/kvm existing proves nothing (here it can be a module that
+        cannot run ordinary guests)."""
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            return False
+        proc = subprocess.Popen(
+            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "32", "-nodefaults",
+             "-display", "none", "-no-reboot", "-S", "-monitor", "none"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=2)
+            return False  # exited at once: KVM refused
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return True
+
+    # -- process --------------------------------------------------------------------------------
+    def pid(self) -> int | None:
+        """QEMU's PID if it is running this lab's disk (guards against a reused PID)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if any(str(self.overlay).encode() in arg for arg in cmdline) else None
+
+    def status(self) -> VmStatus:
+        if not self.overlay.exists():
+            return VmStatus("absent")
+        pid = self.pid()
+        if pid is not None:
+            return VmStatus("running", f"qemu pid {pid}, ssh 127.0.0.1:{self._meta().get('port')}")
+        if self.pidfile.exists():
+            return VmStatus("crashed", "QEMU is gone without a halt (killed, or the host rebooted); "
+                                       "`xenlab up` starts it again")
+        return VmStatus("stopped", "halted")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _ensure_disk(self) -> None:
+        base = qemu_image.ensure_base()
+        if self.overlay.exists():
+            return
+        tmp = self.overlay.with_suffix(".tmp")
+        try:
+            run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, tmp],
+                    what="qemu-img create (lab overlay)", hint="is the disk full?")
+            tmp.rename(self.overlay)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _ensure_keys(self) -> None:
+        for key in (self.key, self.host_key):
+            if not key.exists():
+                run.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "xenlab", "-f", key],
+                        what="ssh-keygen")
+        seed_dir = self.dir / "seed"
+        seed_dir.mkdir(mode=0o700, exist_ok=True)
+        shutil.copy(self.key.with_suffix(".pub"), seed_dir / "authorized_keys")
+        shutil.copy(self.host_key, seed_dir / "ssh_host_ed25519_key")
+        shutil.copy(self.host_key.with_suffix(".pub"), seed_dir / "ssh_host_ed25519_key.pub")
+        from lab.image.tar import build
+
+        build(seed_dir, self.seed, None)
+        self.seed.chmod(0o600)
+        shutil.rmtree(seed_dir)
+
+    def _tap_up(self) -> None:
+        if not Path(f"/sys/class/net/{self.tap}").exists():
+            run.run(["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"], what="ip tuntap add")
+
+    def _tap_configure(self) -> None:
+        """After QEMU opened the tap: give it the host side address, in the lab's namespace."""
+        ns = self.config.host_netns
+        ip = ["ip"] if not ns else ["ip", "-n", ns]
+        if ns:
+            run.run(["ip", "link", "set", self.tap, "netns", ns], what="move tap into netns")
+        addr = f"{self.config.host_ip}/{self.config.prefixlen}"
+        run.run([*ip, "addr", "replace", addr, "dev", self.tap], what="address the tap")
+        run.run([*ip, "link", "set", self.tap, "up"], what="tap up")
+
+    def _tap_delete(self) -> None:
+        ns = self.config.host_netns
+        ip = ["ip"] if not ns else ["ip", "-n", ns]
+        run.run([*ip, "link", "delete", self.tap], check=False)
+        run.run(["ip", "link", "delete", self.tap], check=False)
+
+    def command(self, port: int, accel: str) -> list[str]:
+        cpu = "host" if accel == "kvm" else TCG_CPU
+        return [
+            "qemu-system-x86_64", "-name", "xenlab", "-accel", accel, "-cpu", cpu,
+            "-smp", str(self.config.vm_cpus), "-m", str(self.config.vm_memory),
+            "-drive", f"file={self.overlay},if=virtio,format=qcow2,discard=unmap",
+            "-drive", f"file={self.seed},if=none,id=seed,format=raw,readonly=on",
+            "-device", "virtio-blk-pci,drive=seed,serial=xenlab-seed",
+            "-netdev", f"user,id=nat,hostfwd=tcp:127.0.0.1:{port}-:22",
+            "-device", f"virtio-net-pci,netdev=nat,mac={NAT_MAC}",
+            "-netdev", f"tap,id=lab,ifname={self.tap},script=no,downscript=no",
+            "-device", f"virtio-net-pci,netdev=lab,mac={LAB_MAC}",
+            "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
+            "-qmp", f"unix:{self.qmp},server=on,wait=off", "-pidfile", str(self.pidfile),
+        ]
+
+    def up(self) -> SshTarget:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
+        with ui.step("disk (cached base image + this lab's overlay)"):
+            self._ensure_disk()
+            self._ensure_keys()
+        if self.pid() is None:
+            self.pidfile.unlink(missing_ok=True)
+            self._tap_up()
+            port = _free_port()
+            accel = "kvm" if self.kvm_works() else "tcg"
+            self.meta.write_text(json.dumps({"port": port, "accel": accel, "tap": self.tap}))
+            with ui.step(f"boot ({accel}; console: {self.console})"):
+                log = open(self.dir / "qemu.log", "ab")  # noqa: SIM115
+                proc = subprocess.Popen(self.command(port, accel), stdout=log, stderr=log,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                log.close()
+                self._wait_pidfile(proc)
+                self._tap_configure()
+        port = int(self._meta()["port"])  # type: ignore[call-overload]
+        # The host key is ours (from the seed disk): pinned before the first connection.
+        target = SshTarget("127.0.0.1", port, qemu_image.USER, self.key,
+                           _public_key(self.host_key.with_suffix(".pub")))
+        with ui.step("waiting for SSH"):
+            self.wait_for_ssh(port)
+        return target
+
+    def _wait_pidfile(self, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (self.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-2:]
+                die(f"QEMU exited at start: {' / '.join(tail)}", hint=f"see {self.dir / 'qemu.log'}")
+            if self.pid() is not None:
+                return
+            time.sleep(0.2)
+        die("QEMU did not start within 30 s", hint=f"see {self.dir / 'qemu.log'}")
+
+    def wait_for_ssh(self, port: int, timeout: float = BOOT_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                die("the lab VM stopped while booting", hint=f"see the console: {self.console}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 3) as s:
+                s.settimeout(5)
+                if s.recv(16).startswith(b"SSH-"):
+                    return
+            time.sleep(2)
+        die(f"the lab VM's SSH did not answer within {timeout:.0f} s",
+            hint=f"see the console: {self.console}")
+
+    def _qmp(self, *commands: str) -> None:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(self.qmp))
+            s.recv(4096)
+            for cmd in ("qmp_capabilities", *commands):
+                s.sendall(json.dumps({"execute": cmd}).encode() + b"\n")
+                s.recv(4096)
+
+    def halt(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                self._qmp("system_powerdown")  # ACPI power button: the guest shuts down cleanly
+            deadline = time.monotonic() + HALT_TIMEOUT
+            while time.monotonic() < deadline and self.pid() is not None:
+                time.sleep(1)
+            if self.pid() is not None:
+                ui.warn(f"the lab VM did not power off within {HALT_TIMEOUT} s: stopping QEMU")
+                _signal(pid, signal.SIGTERM)
+                time.sleep(3)
+                if self.pid() is not None:
+                    _signal(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        self._tap_delete()
+
+    def destroy(self) -> None:
+        self.halt()
+        for p in (self.overlay, self.seed, self.meta, self.qmp, self.key,
+                  self.key.with_suffix(".pub"), self.host_key, self.host_key.with_suffix(".pub")):
+            p.unlink(missing_ok=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+

@@ -1,0 +1,43 @@
+"""`xenlab halt`, `xenlab destroy`, `xenlab status`: the lab VM's lifecycle after `up`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from lab import providers, ui
+from lab.config import LabConfig
+from lab.errors import die
+from lab.providers import VmStatus
+from lab.state import LabState
+
+
+def _provider(config: LabConfig, state_dir: Path) -> providers.Provider:
+    state = LabState.load(state_dir)
+    if not state.provider and config.provider == "auto":
+        die(f"no lab here ({state_dir} has no state)", hint="`xenlab up` creates one")
+    return providers.get(providers.choose(config, state.provider), config, state_dir)
+
+
+def halt(config: LabConfig, state_dir: Path) -> None:
+    with ui.step("Stopping the lab VM"):
+        _provider(config, state_dir).halt()
+
+
+def destroy(config: LabConfig, state_dir: Path) -> None:
+    with ui.step("Destroying the lab VM"):
+        _provider(config, state_dir).destroy()
+    # A new VM has a new host key and a new disk: nothing recorded about this one stays true.
+    for name in ("state.json", "known_hosts", "ssh_config", "inventory.ini", "lab-vars.json"):
+        (state_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(state_dir / "cp", ignore_errors=True)
+
+
+def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
+    state = LabState.load(state_dir)
+    if not state.provider:
+        return {"provider": None, "state": "absent", "detail": "no lab created here"}
+    vm: VmStatus = _provider(config, state_dir).status()
+    return {"provider": state.provider, "state": vm.state, "detail": vm.detail,
+            "provisioned": state.provisioned,
+            "ssh": f"ssh -F {state_dir / 'ssh_config'} xenlab" if vm.state == "running" else None}
