@@ -59,7 +59,8 @@ def test_vagrantfile_reads_xenlabs_settings(tmp_path: Path) -> None:
     assert data["memory"] == 3072 and data["nested"] is False
     # Vagrant itself evaluates the Vagrantfile with those settings.
     probe = (ROOT / "Vagrantfile").read_text() + (
-        '\nputs "XENLAB memory=#{settings["memory"]} cpus=#{settings["cpus"]} nested=#{settings["nested"]}"\n')
+        '\nputs "XENLAB memory=#{settings["memory"]} cpus=#{settings["cpus"]} '
+        'nested=#{settings["nested"]}"\n')
     r = vagrant("validate", "--ignore-provider", cwd=copy_vagrantfile(tmp_path, probe),
                 env={"XENLAB_VAGRANT_SETTINGS": str(settings)})
     assert "XENLAB memory=3072 cpus=3 nested=false" in r.stdout, r.stdout + r.stderr
