@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class Outcome:
     unreachable: int = 0
     skipped: int = 0
     changed_tasks: list[str] = field(default_factory=list)
+    task_seconds: dict[str, float] = field(default_factory=dict)  # slowest tasks, for reports
     failures: list[tuple[str, str]] = field(default_factory=list)  # (task, message)
 
     def summary(self) -> str:
@@ -103,6 +105,13 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
     }
     outcome = Outcome()
     tasks_seen = 0
+    current: list[tuple[str, float]] = []
+
+    def close_task() -> None:
+        if current:
+            name, started = current.pop()
+            took = time.monotonic() - started
+            outcome.task_seconds[name] = outcome.task_seconds.get(name, 0.0) + took
     status = ui.live_status("Ansible: starting")
 
     def on_line(line: str) -> None:
@@ -113,7 +122,10 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
             ui.detail(line)
             return
         kind = ev.get("event")
+        if kind in ("task", "stats"):
+            close_task()
         if kind == "task":
+            current.append((ev["name"], time.monotonic()))
             tasks_seen += 1
             status.update(f"Ansible task {tasks_seen}: {ev['name']}")
             ui.detail(f"task: {ev['name']}")

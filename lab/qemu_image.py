@@ -31,7 +31,7 @@ BASE_PACKAGES = [
 ]
 # Installed after the bootloader setup, in the booted-like chroot (their scripts call update-grub).
 LATE_PACKAGES = ["grub-pc", "xen-system-amd64", "dnsmasq", "bridge-utils", "nftables"]
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 
 SEED_SERVICE = """\
 [Unit]
@@ -83,6 +83,21 @@ GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 """
 
 
+FIRST_BOOT_MENU = """\
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=1
+menuentry "Debian GNU/Linux (xenlab base image, first boot)" {
+    insmod part_msdos
+    insmod ext2
+    search --no-floppy --label --set=root xenlab-root
+    linux /vmlinuz root=LABEL=xenlab-root ro net.ifnames=0 biosdevname=0 console=ttyS0,115200
+    initrd /initrd.img
+}
+"""
+
+
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "xenlab"
@@ -90,7 +105,7 @@ def cache_dir() -> Path:
 
 def recipe_key() -> str:
     text = "\n".join([RECIPE_VERSION, SUITE, MIRROR, *BASE_PACKAGES, "--", *LATE_PACKAGES,
-                      SEED_SERVICE, SEED_SCRIPT, GRUB_DEFAULTS])
+                      SEED_SERVICE, SEED_SCRIPT, GRUB_DEFAULTS, FIRST_BOOT_MENU])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -225,8 +240,13 @@ def _configure(root: Path, disk: str) -> None:
     _chroot(root, "apt-get", "update", "-qq", what="apt-get update")
     _chroot(root, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *LATE_PACKAGES,
             what="apt-get install (grub, xen, lab packages)")
-    _chroot(root, "grub-install", "--target=i386-pc", disk, what="grub-install")
-    _chroot(root, "update-grub", what="update-grub")
+    # The root file system sits on a second (offset) loop device, so grub-install cannot see it
+    # as a partition of `disk`: name the modules core.img needs to find it by UUID.
+    _chroot(root, "grub-install", "--target=i386-pc", "--modules=part_msdos ext2 search_fs_uuid",
+            disk, what="grub-install")
+    # grub-mkconfig writes no Linux entries when / is a loop device, so the first boot uses this
+    # hand-written menu; the playbook's update-grub, run in the VM, replaces it with the full one.
+    _write(root, "/boot/grub/grub.cfg", FIRST_BOOT_MENU)
     _chroot(root, "apt-get", "clean", what="apt-get clean")
     (root / "tmp" / "preseed").unlink()
     # Services the playbook starts itself, with the lab's configuration, not the package's.

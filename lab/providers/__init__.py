@@ -24,6 +24,7 @@ class VmStatus:
 
 class Provider(Protocol):
     name: str
+    timings: dict[str, float]  # phases of the last up(), e.g. image build and boot
 
     def preflight(self) -> None: ...
 

@@ -48,6 +48,7 @@ class Qemu:
 
     def __init__(self, config: LabConfig, state_dir: Path) -> None:
         self.config, self.dir = config, state_dir
+        self.timings: dict[str, float] = {}
         self.overlay = state_dir / "disk.qcow2"
         self.seed = state_dir / "seed.img"
         self.pidfile = state_dir / "qemu.pid"
@@ -179,13 +180,16 @@ class Qemu:
         return [
             "qemu-system-x86_64", "-name", "xenlab", "-accel", accel, "-cpu", cpu,
             "-smp", str(self.config.vm_cpus), "-m", str(self.config.vm_memory),
-            "-drive", f"file={self.overlay},if=virtio,format=qcow2,discard=unmap",
+            # bootindex: SeaBIOS tries only its first hard disk, which must not be the seed.
+            "-drive", f"file={self.overlay},if=none,id=root,format=qcow2,discard=unmap",
+            "-device", "virtio-blk-pci,drive=root,bootindex=0",
             "-drive", f"file={self.seed},if=none,id=seed,format=raw,readonly=on",
             "-device", "virtio-blk-pci,drive=seed,serial=xenlab-seed",
             "-netdev", f"user,id=nat,hostfwd=tcp:127.0.0.1:{port}-:22",
-            "-device", f"virtio-net-pci,netdev=nat,mac={NAT_MAC}",
+            # romfile= : no iPXE option ROM, so firmware goes straight to the disk.
+            "-device", f"virtio-net-pci,netdev=nat,mac={NAT_MAC},romfile=",
             "-netdev", f"tap,id=lab,ifname={self.tap},script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=lab,mac={LAB_MAC}",
+            "-device", f"virtio-net-pci,netdev=lab,mac={LAB_MAC},romfile=",
             "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
             "-qmp", f"unix:{self.qmp},server=on,wait=off", "-pidfile", str(self.pidfile),
         ]
@@ -193,7 +197,7 @@ class Qemu:
     def up(self) -> SshTarget:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
-        with ui.step("disk (cached base image + this lab's overlay)"):
+        with ui.step("disk (cached base image + this lab's overlay)", self.timings, "image"):
             self._ensure_disk()
             self._ensure_keys()
         if self.pid() is None:
@@ -202,7 +206,7 @@ class Qemu:
             port = _free_port()
             accel = "kvm" if self.kvm_works() else "tcg"
             self.meta.write_text(json.dumps({"port": port, "accel": accel, "tap": self.tap}))
-            with ui.step(f"boot ({accel}; console: {self.console})"):
+            with ui.step(f"start QEMU ({accel}; console: {self.console})", self.timings, "start"):
                 log = open(self.dir / "qemu.log", "ab")  # noqa: SIM115
                 proc = subprocess.Popen(self.command(port, accel), stdout=log, stderr=log,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
@@ -213,7 +217,7 @@ class Qemu:
         # The host key is ours (from the seed disk): pinned before the first connection.
         target = SshTarget("127.0.0.1", port, qemu_image.USER, self.key,
                            _public_key(self.host_key.with_suffix(".pub")))
-        with ui.step("waiting for SSH"):
+        with ui.step("waiting for SSH (firmware, GRUB, Linux)", self.timings, "boot"):
             self.wait_for_ssh(port)
         return target
 

@@ -24,6 +24,7 @@ class VirtualBox:
 
     def __init__(self, config: LabConfig, state_dir: Path) -> None:
         self.config, self.state_dir = config, state_dir
+        self.timings: dict[str, float] = {}
         self.settings = state_dir / "vagrant.json"
         self.vagrant = Vagrant(resources.root(), state_dir / "vagrant.log", env={
             "VAGRANT_DOTFILE_PATH": str(state_dir / "vagrant"),

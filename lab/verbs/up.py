@@ -42,6 +42,10 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = ()) -> U
     state.save(state_dir)
     with ui.step("Provisioning (Ansible)", phases, "provision"):
         outcome = provision(state_dir, ssh, config, provider.facts(), skip_tags=skip_tags)
+    phases.update({f"vm.{k}": v for k, v in provider.timings.items()})
+    reboot = outcome.task_seconds.get("xen_hypervisor : Reboot into Xen")
+    if reboot is not None:
+        phases["provision.reboot_into_xen"] = reboot
     state.provisioned = True
     state.save(state_dir)
     ui.info(f"lab ready: {outcome.summary()}; ssh: ssh -F {ssh.config} xenlab")

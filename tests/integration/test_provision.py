@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from integration import hostchecks
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.playbook import Outcome, ProviderFacts, provision
@@ -88,35 +89,20 @@ def test_second_run_changes_nothing(lab: Provisioned) -> None:
 
 
 def test_bridge_holds_the_lab_address_over_the_host_only_nic(remote) -> None:  # type: ignore[no-untyped-def]
-    assert "192.168.77.2" in remote.interface("br0").addresses
-    out = remote.check_output("ip -o -4 addr show dev br0")
-    assert "192.168.77.2/24" in out
-    assert remote.file("/sys/class/net/br0/brif/eth1").exists
-    assert remote.file("/sys/class/net/br0/bridge/stp_state").content_string.strip() == "0"
-    assert remote.file("/sys/class/net/br0/bridge/forward_delay").content_string.strip() == "0"
-    assert remote.file("/sys/class/net/br0/bridge/ageing_time").content_string.strip() == "0"
+    hostchecks.bridge(remote)
 
 
 def test_host_only_nic_is_promiscuous(remote) -> None:  # type: ignore[no-untyped-def]
-    flags = int(remote.file("/sys/class/net/eth1/flags").content_string.strip(), 16)
-    assert flags & 0x100, "IFF_PROMISC not set on eth1"
+    hostchecks.promiscuous(remote)
     assert "promisc on" in remote.file("/etc/network/interfaces.d/xenlab-br0").content_string
 
 
 def test_dnsmasq_serves_dhcp_on_br0_only(remote) -> None:  # type: ignore[no-untyped-def]
-    sockets = [line for line in remote.check_output("ss -H -ulpn").splitlines() if "dnsmasq" in line]
-    assert sockets, "dnsmasq has no UDP socket"
-    assert all("%br0:67" in line for line in sockets), sockets
-    assert not remote.check_output("ss -H -tlpn | grep dnsmasq || true").strip()  # no DNS
-    conf = remote.file("/etc/dnsmasq.d/xenlab.conf")
-    assert conf.mode == 0o644 and "dhcp-range=192.168.77.3,192.168.77.200" in conf.content_string
+    hostchecks.dnsmasq_on_br0_only(remote)
 
 
 def test_forwarding_and_nat(remote) -> None:  # type: ignore[no-untyped-def]
-    assert remote.sysctl("net.ipv4.ip_forward") == 1
-    assert remote.file("/etc/sysctl.d/60-xenlab-forwarding.conf").contains("net.ipv4.ip_forward = 1")
-    table = remote.check_output("nft list table ip xenlab")
-    assert 'ip saddr 192.168.77.0/24 oifname "eth0" masquerade' in table
+    hostchecks.forwarding_and_nat(remote)
 
 
 def test_xl_is_configured_for_the_lab(remote) -> None:  # type: ignore[no-untyped-def]
@@ -127,16 +113,7 @@ def test_xl_is_configured_for_the_lab(remote) -> None:  # type: ignore[no-untype
 
 def test_user_side_gets_a_lease_in_the_range(lab: Provisioned) -> None:
     host = lab.host
-    script = host.workdir / "udhcpc.script"  # type: ignore[attr-defined]
-    script.write_text('#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip $router"\nexit 0\n')
-    script.chmod(0o755)
-    r = host.in_user_ns("busybox", "udhcpc", "-i", "vboxnet0", "-n", "-q", "-f", "-t", "5",  # type: ignore[attr-defined]
-                        "-T", "2", "-s", str(script), timeout=60)
-    leases = [line.split() for line in r.stdout.splitlines() if line.startswith("LEASE")]
-    assert leases, r.stdout + r.stderr
-    ip, router = leases[0][1], leases[0][2]
-    last = int(ip.rsplit(".", 1)[1])
-    assert ip.startswith("192.168.77.") and 3 <= last <= 200
+    _, router = hostchecks.lease_from_user_side(host.ns_user, "vboxnet0", host.workdir)  # type: ignore[attr-defined]
     assert router == "192.168.77.2"
 
 

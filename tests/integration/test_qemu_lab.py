@@ -1,0 +1,164 @@
+"""End to end on real Xen: `xenlab up --provider qemu` from a clean directory, as a user runs it.
+
+The user's side of the host-only network lives in a network namespace this test creates (the tap
+is moved there); SSH goes over loopback. Nothing lab-related is addressed in the root namespace.
+The tests run in file order, each building on the lab the previous one left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import xenlab
+from integration import hostchecks
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="tap devices, loop devices and chroot need root"),
+    pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="./install.sh"),
+]
+
+
+@dataclass
+class Lab:
+    dir: Path
+    netns: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def state(self) -> Path:
+        return self.dir / ".xenlab"
+
+    def run(self, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(["xenlab", *args], cwd=self.dir, capture_output=True, text=True,
+                           timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
+        return r
+
+    def up(self, label: str) -> dict[str, object]:
+        t = time.monotonic()
+        r = self.run("up", "--json")
+        self.timings[label] = round(time.monotonic() - t, 1)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+    def remote(self):  # type: ignore[no-untyped-def]
+        import testinfra
+
+        return testinfra.get_host("ssh://xenlab", ssh_config=str(self.state / "ssh_config"), sudo=True)
+
+    def qemu_pid(self) -> int:
+        return int((self.state / "qemu.pid").read_text())
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    netns = f"xlq{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    d = tmp_path_factory.mktemp("qemulab")
+    (d / "xenlab.toml").write_text(f'provider = "qemu"\nhost_netns = "{netns}"\n')
+    lab = Lab(d, netns)
+    try:
+        yield lab
+    finally:
+        # Whatever a failed test left running: stop it by its PID, then remove the lab.
+        pidfile = lab.state / "qemu.pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        lab.run("destroy", timeout=300)
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        print(f"\nQEMU lab timings (s): {json.dumps(lab.timings)}")
+
+
+def test_up_gives_real_xen_dom0(lab: Lab) -> None:
+    result = lab.up("first_up")
+    assert result["provider"] == "qemu"
+    remote = lab.remote()
+    assert remote.file("/sys/hypervisor/type").content_string.strip() == "xen"
+    listing = remote.check_output("xl list")
+    assert "Domain-0" in listing
+    dom0_mb = int(listing.splitlines()[1].split()[2])
+    assert 752 <= dom0_mb <= 768  # dom0_memory = 768 by default, pinned
+    assert "xen_version            : 4.17" in remote.check_output("xl info")
+
+
+def test_lab_network_checks_pass_over_ssh(lab: Lab) -> None:
+    remote = lab.remote()
+    hostchecks.bridge(remote)
+    hostchecks.promiscuous(remote)
+    hostchecks.dnsmasq_on_br0_only(remote)
+    hostchecks.forwarding_and_nat(remote)
+
+
+def test_user_side_gets_a_lease(lab: Lab) -> None:
+    tap = json.loads((lab.state / "qemu.json").read_text())["tap"]
+    _, router = hostchecks.lease_from_user_side(lab.netns, tap, lab.dir)
+    assert router == "192.168.77.2"
+
+
+def test_second_up_changes_nothing(lab: Lab) -> None:
+    result = lab.up("second_up_no_change")
+    assert result["ansible"]["changed"] == 0, result  # type: ignore[index]
+
+
+def test_halt_then_up_brings_the_same_lab_back(lab: Lab) -> None:
+    marker = f"lab-{secrets.token_hex(4)}"
+    lab.remote().check_output(f"echo {marker} > /root/marker")
+    r = lab.run("halt", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(lab.run("status", "--json").stdout)["state"] == "stopped"
+    lab.up("up_after_halt")
+    remote = lab.remote()
+    assert remote.file("/root/marker").content_string.strip() == marker
+    assert remote.file("/sys/hypervisor/type").content_string.strip() == "xen"
+
+
+def test_killed_qemu_is_reported_and_up_recovers(lab: Lab) -> None:
+    pid = lab.qemu_pid()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status = json.loads(lab.run("status", "--json").stdout)
+    assert status["state"] == "crashed", status
+    lab.up("up_after_kill")
+    assert "Domain-0" in lab.remote().check_output("xl list")
+
+
+def test_destroy_leaves_nothing_behind(lab: Lab) -> None:
+    pid = lab.qemu_pid()
+    tap = json.loads((lab.state / "qemu.json").read_text())["tap"]
+    r = lab.run("destroy", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert not Path(f"/proc/{pid}").exists()
+    assert not (lab.state / "disk.qcow2").exists()
+    for ns in ([], ["-n", lab.netns]):
+        links = subprocess.run(["ip", *ns, "-o", "link"], capture_output=True, text=True).stdout
+        assert tap not in links
+    assert json.loads(lab.run("status", "--json").stdout)["state"] == "absent"
+
+
+def test_no_space_for_the_overlay_is_a_clear_error(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small], check=True)
+    try:
+        (small / "xenlab.toml").write_text('provider = "qemu"\n')
+        r = xenlab("up", cwd=small)
+        assert r.returncode == 1 and "MiB free" in r.stderr and "Traceback" not in r.stderr
+        assert not (small / ".xenlab" / "disk.qcow2").exists()
+        assert not (small / ".xenlab" / "qemu.pid").exists()
+    finally:
+        subprocess.run(["umount", small], check=False)
