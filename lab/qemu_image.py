@@ -43,6 +43,9 @@ Before=ssh.service
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/xenlab-seed
+# Its messages belong in the serial console log (.xenlab/console.log) too.
+StandardOutput=journal+console
+StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
@@ -53,12 +56,13 @@ SEED_SCRIPT = f"""\
 # Installs the lab's own SSH host key and authorized key from the seed disk (a tar archive on
 # a virtio disk with serial xenlab-seed), so no two labs share keys and xenlab can pin the host
 # key before it ever connects.
-set -eu
+set -eux
 dev=/dev/disk/by-id/virtio-xenlab-seed
 i=0
 while [ ! -b "$dev" ] && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
 if [ ! -b "$dev" ]; then echo "xenlab-seed: no seed disk"; exit 0; fi
-d=$(mktemp -d)
+# /run, not /tmp: this runs before /tmp is set up, and whatever is mounted there later hides it.
+d=$(mktemp -d /run/xenlab-seed.XXXXXX)
 tar -xf "$dev" -C "$d"
 install -d -m 700 -o {USER} -g {USER} /home/{USER}/.ssh
 install -m 600 -o {USER} -g {USER} "$d/authorized_keys" /home/{USER}/.ssh/authorized_keys

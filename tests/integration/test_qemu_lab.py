@@ -7,6 +7,7 @@ The tests run in file order, each building on the lab the previous one left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import xenlab
+
 from integration import hostchecks
 
 pytestmark = [
@@ -73,10 +75,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         # Whatever a failed test left running: stop it by its PID, then remove the lab.
         pidfile = lab.state / "qemu.pid"
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
         lab.run("destroy", timeout=300)
         subprocess.run(["ip", "netns", "del", netns], check=False)
         print(f"\nQEMU lab timings (s): {json.dumps(lab.timings)}")

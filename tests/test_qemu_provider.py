@@ -1,0 +1,80 @@
+"""The QEMU provider's supervision and base-image logic, with real processes and real qemu-img.
+(The full boot is the slow e2e tier, tests/integration/test_qemu_lab.py.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import qemu_image
+from lab.config import LabConfig
+from lab.providers.qemu import TCG_CPU, Qemu
+
+needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="apt-get install qemu-utils")
+
+
+def test_status_tells_the_truth(tmp_path: Path) -> None:
+    q = Qemu(LabConfig(), tmp_path)
+    assert q.status().state == "absent"
+    q.overlay.write_bytes(b"")
+    assert q.status().state == "stopped"
+    # A live process running this lab's disk: running.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(q.overlay)])
+    try:
+        q.pidfile.write_text(str(proc.pid))
+        assert q.status().state == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    # The pidfile outlived its process (killed, host rebooted): crashed, not running.
+    assert q.status().state == "crashed"
+    # A live PID that is not our QEMU (PID reuse after a reboot) is not mistaken for the lab.
+    q.pidfile.write_text(str(subprocess.os.getpid()))  # type: ignore[attr-defined]
+    assert q.status().state == "crashed"
+
+
+def test_tcg_command_line(tmp_path: Path) -> None:
+    cmd = Qemu(LabConfig(vm_memory=3072, vm_cpus=2), tmp_path).command(2222, "tcg")
+    joined = " ".join(cmd)
+    assert f"-cpu {TCG_CPU}" in joined and "-smap" in TCG_CPU and "-rdtscp" in TCG_CPU
+    assert "-m 3072" in joined and "-smp 2" in joined
+    assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined
+    assert "bootindex=0" in joined and "serial=xenlab-seed" in joined
+
+
+def test_tap_name_is_per_lab(tmp_path: Path) -> None:
+    a, b = Qemu(LabConfig(), tmp_path / "a"), Qemu(LabConfig(), tmp_path / "b")
+    assert a.tap != b.tap and len(a.tap) <= 15
+
+
+@needs_qemu_img
+def test_corrupt_base_image_is_detected_and_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    base = qemu_image.base_path()
+    base.parent.mkdir(parents=True)
+    base.write_bytes(b"QFI\xfb" + b"\xff" * 4096)  # a qcow2 magic with garbage behind it
+    assert not qemu_image.base_ok(base)
+    built: list[Path] = []
+
+    def fake_build(target: Path) -> None:
+        # Stands in for the multi-minute debootstrap build (the e2e tier runs the real one).
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(target), "64M"], check=True)
+        built.append(target)
+
+    monkeypatch.setattr(qemu_image, "build", fake_build)
+    if __import__("os").geteuid() != 0:
+        pytest.skip("ensure_base refuses to build without root")
+    assert qemu_image.ensure_base() == base
+    assert built == [base] and qemu_image.base_ok(base)
+    # A good cached image is used as it is.
+    assert qemu_image.ensure_base() == base and built == [base]
+
+
+def test_recipe_change_changes_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = qemu_image.recipe_key()
+    monkeypatch.setattr(qemu_image, "LATE_PACKAGES", [*qemu_image.LATE_PACKAGES, "htop"])
+    assert qemu_image.recipe_key() != before
