@@ -12,10 +12,11 @@ PACKAGES=(
     dosfstools mtools tar
     # Xen's own .xl parser (libxlutil), the oracle for xenlab's
     libxenmisc4.17
-    # the lab VM: Vagrant (VirtualBox provider) or QEMU run by xenlab
-    vagrant qemu-system-x86 qemu-utils ovmf
-    # base images and the namespace-hosted Debian the provisioning tests run Ansible against
-    debootstrap grub-pc-bin grub2-common fdisk e2fsprogs
+    # the lab VM: Vagrant (VirtualBox provider; vagrant-libvirt validates the libvirt block)
+    # or QEMU run by xenlab
+    vagrant vagrant-libvirt qemu-system-x86 qemu-utils
+    # the QEMU base image and the namespace-hosted Debian the provisioning tests run Ansible on
+    debootstrap fdisk e2fsprogs
     # lab networking parts exercised in tests: bridge, DHCP client and server
     iproute2 dnsmasq-base udhcpc busybox-static openssh-client socat iputils-ping
     procps util-linux python3-venv

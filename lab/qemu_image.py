@@ -25,7 +25,7 @@ MIRROR = os.environ.get("XENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 USER = "xenlab"
 DISK_SIZE = "8G"
 BASE_PACKAGES = [
-    "systemd-sysv", "udev", "kmod", "linux-image-amd64", "openssh-server", "sudo", "python3",
+    "systemd-sysv", "udev", "dbus", "kmod", "linux-image-amd64", "openssh-server", "sudo", "python3",
     "python3-apt", "ifupdown", "isc-dhcp-client", "iproute2", "procps", "iputils-ping",
     "ca-certificates", "less",
 ]
