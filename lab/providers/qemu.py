@@ -155,24 +155,28 @@ class Qemu:
         self.seed.chmod(0o600)
         shutil.rmtree(seed_dir)
 
+    def _ip(self) -> list[str]:
+        return ["ip", "-n", self.config.host_netns] if self.config.host_netns else ["ip"]
+
     def _tap_up(self) -> None:
-        if not Path(f"/sys/class/net/{self.tap}").exists():
-            run.run(["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"], what="ip tuntap add")
+        # A tap left by a QEMU that died (in the root namespace or moved into the lab's) would
+        # clash with the new one: start from none.
+        self._tap_delete()
+        run.run(["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"], what="ip tuntap add")
 
     def _tap_configure(self) -> None:
         """After QEMU opened the tap: give it the host side address, in the lab's namespace."""
-        ns = self.config.host_netns
-        ip = ["ip"] if not ns else ["ip", "-n", ns]
-        if ns:
-            run.run(["ip", "link", "set", self.tap, "netns", ns], what="move tap into netns")
+        ip = self._ip()
+        if self.config.host_netns:
+            run.run(["ip", "link", "set", self.tap, "netns", self.config.host_netns],
+                    what="move tap into netns")
         addr = f"{self.config.host_ip}/{self.config.prefixlen}"
         run.run([*ip, "addr", "replace", addr, "dev", self.tap], what="address the tap")
         run.run([*ip, "link", "set", self.tap, "up"], what="tap up")
 
     def _tap_delete(self) -> None:
-        ns = self.config.host_netns
-        ip = ["ip"] if not ns else ["ip", "-n", ns]
-        run.run([*ip, "link", "delete", self.tap], check=False)
+        if self.config.host_netns:
+            run.run([*self._ip(), "link", "delete", self.tap], check=False)
         run.run(["ip", "link", "delete", self.tap], check=False)
 
     def command(self, port: int, accel: str) -> list[str]:
