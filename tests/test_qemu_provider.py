@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,11 @@ def test_status_tells_the_truth(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(q.overlay)])
     try:
         q.pidfile.write_text(str(proc.pid))
+        # Until the child has exec'd, its cmdline is still the parent's.
+        deadline = time.monotonic() + 10
+        while str(q.overlay).encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         assert q.status().state == "running"
     finally:
         proc.kill()
