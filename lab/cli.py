@@ -25,7 +25,7 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show each command xenlab runs and its output.")
 @click.version_option(package_name="xenlab", prog_name="xenlab")
 def cli(verbose: bool) -> None:
-    """A Xen lab for unikernels: `xenlab up`, then `xenlab deploy your.xl`."""
+    """A Xen lab for unikernels: `xenlab up` builds it; `fix` and `image` prepare a unikernel."""
     from lab import ui
 
     ui.settings.verbose = verbose
@@ -83,6 +83,7 @@ def status_cmd(provider: str | None, as_json: bool) -> None:
     from lab import ui
     from lab.verbs.lifecycle import status
 
+    _setup_json(as_json)
     resolved = _config(provider=provider)
     data = status(resolved.config, _state_dir(resolved))
     if as_json:

@@ -59,9 +59,6 @@ class LabConfig:
     def prefixlen(self) -> int:
         return self.network().prefixlen
 
-    def state_path(self, root: Path | None = None) -> Path:
-        return (root or Path.cwd()) / self.state_dir
-
 
 FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 
