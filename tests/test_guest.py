@@ -18,8 +18,10 @@ pytestmark = pytest.mark.skipif(not shutil.which("busybox"), reason="apt-get ins
 
 def request(target: str, data: Path = EXAMPLE / "data") -> str:
     raw = f"GET {target} HTTP/1.1\r\nHost: guest\r\nUser-Agent: test\r\n\r\n"
-    return subprocess.run(["busybox", "sh", str(HANDLER)], input=raw, capture_output=True, text=True,
-                          env={"AUTH_DATA": str(data), "PATH": "/usr/bin:/bin"}, timeout=10).stdout
+    # Bytes, not text: universal newlines would hide whether the reply uses CRLF.
+    return subprocess.run(["busybox", "sh", str(HANDLER)], input=raw.encode(), capture_output=True,
+                          env={"AUTH_DATA": str(data), "PATH": "/usr/bin:/bin"},
+                          timeout=10).stdout.decode()
 
 
 def test_right_password_gets_hello() -> None:
