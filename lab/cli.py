@@ -105,13 +105,87 @@ def halt_cmd(provider: str | None) -> None:
 
 
 @cli.command("destroy")
+@click.argument("name", required=False)
 @_lab_flags
-def destroy_cmd(provider: str | None) -> None:
-    """Remove the lab VM and its disk (the cached base image stays)."""
+def destroy_cmd(name: str | None, provider: str | None) -> None:
+    """Destroy the domain NAME on the lab; without NAME, remove the lab VM and its disk."""
+    resolved = _config(provider=provider)
+    if name:
+        from lab.verbs.deploy import destroy_domain
+
+        destroy_domain(_state_dir(resolved), name)
+        return
     from lab.verbs.lifecycle import destroy
 
-    resolved = _config(provider=provider)
     destroy(resolved.config, _state_dir(resolved))
+
+
+@cli.command("deploy")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--image", "images", multiple=True, metavar="IMG=DIR",
+              help="Build block image IMG from DIR (fat:/tar: prefix or from the name).")
+@click.option("--strict", is_flag=True, help="Refuse a file that needs repairs instead of repairing it.")
+@click.option("--replace", is_flag=True, help="Replace a running domain of the same name.")
+@click.option("--probe", help="Wait until the guest answers: tcp:PORT or http://:PORT/path.")
+@click.option("--timeout", "lease_timeout", default=180.0, show_default=True,
+              help="Seconds to wait for the lease (and again for the probe).")
+@click.option("--timings", is_flag=True, help="Print each phase's duration.")
+@_json_option
+def deploy_cmd(file: Path, images: tuple[str, ...], strict: bool, replace: bool, probe: str | None,
+               lease_timeout: float, timings: bool, as_json: bool) -> None:
+    """Put the unikernel FILE.xl describes on the lab and print where it answers."""
+    from lab import ui
+    from lab.verbs.deploy import deploy
+
+    _setup_json(as_json)
+    resolved = _config()
+    result = deploy(file, resolved.config, _state_dir(resolved), images, strict, replace, probe,
+                    lease_timeout)
+    if as_json:
+        ui.emit_json(result.to_json())
+    else:
+        click.echo(f"{result.name} {result.mac} {result.ip}")
+        if timings:
+            for phase, seconds in result.phases.items():
+                click.echo(f"  {phase:<8} {seconds:6.2f} s", err=True)
+
+
+@cli.command("list")
+@_json_option
+def list_cmd(as_json: bool) -> None:
+    """The domains running on the lab, with MAC and IP (the lab host is the truth)."""
+    from lab import ui
+    from lab.verbs.deploy import list_domains
+
+    _setup_json(as_json)
+    rows = list_domains(_state_dir(_config()))
+    if as_json:
+        ui.emit_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<20} {r['state']:<7} {r['memory']:>5} MiB  {r['mac']}  "
+                   f"{r['ip'] or '-':<15} up {r['uptime_s']:.0f} s")
+
+
+@cli.command("console")
+@click.argument("name")
+@click.option("--log", is_flag=True, help="Print the captured console instead of attaching.")
+def console_cmd(name: str, log: bool) -> None:
+    """Attach to domain NAME's console (Ctrl-] leaves), or print its captured log."""
+    import os
+    import shlex
+
+    from lab.errors import die
+    from lab.ssh import SshFiles
+
+    files = SshFiles.in_dir(_state_dir(_config()))
+    if not files.config.exists():
+        die("no lab here yet", hint="`xenlab up` first")
+    remote = (["sudo", "-n", "cat", f"/var/log/xen/console/guest-{name}.log"] if log
+              else ["sudo", "-n", "xl", "console", name])
+    argv = [*files.ssh_argv()[:-1], *([] if log else ["-t"]), files.ssh_argv()[-1],
+            shlex.join(remote)]
+    os.execvp(argv[0], argv)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})
