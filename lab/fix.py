@@ -39,7 +39,8 @@ RULES = {
         Rule("XL006", "vif-bridge", "a vif not attached to the lab bridge"),
         Rule("XL007", "memory-range", "memory outside the range a unikernel lab guest needs"),
         Rule("XL008", "maxmem-below-memory", "maxmem is below memory"),
-        Rule("XL009", "type-builder", "`type` and the deprecated `builder` disagree, or type is unknown"),
+        Rule("XL009", "type-builder",
+             "`builder = 'linux'` (refused by xl 4.x), `type`/`builder` disagree, or type is unknown"),
         Rule("XL010", "duplicate-vdev", "two disks use the same virtual device"),
         Rule("XL011", "bad-disk-spec", "a disk spec Xen cannot parse"),
     ]
@@ -268,11 +269,24 @@ def _type(ctx: Context, doc: XlFile) -> Outcome:
     t, b = doc.string("type"), doc.string("builder")
     if t is not None and t not in GUEST_TYPES:
         return [_finding(doc, "XL009", "type", f"type {t!r} is not one of pv, pvh, hvm", None)], None
-    if t is not None and b is not None and BUILDER_TYPES.get(b, b) != t:
+    if b is None:
+        return NOTHING
+    if t is not None:
+        if BUILDER_TYPES.get(b, b) == t:
+            return NOTHING
         return ([_finding(doc, "XL009", "builder", f"builder {b!r} contradicts type {t!r}",
                           "remove builder (type wins)")],
                 lambda d: d.delete("builder"))
-    return NOTHING
+    if b in ("generic", "hvm"):
+        return NOTHING  # deprecated, still accepted by xl
+    new = BUILDER_TYPES.get(b)
+    if new is None:
+        return [_finding(doc, "XL009", "builder", f"builder {b!r} is unknown", None)], None
+    # MirageOS 2.x/3.x write builder = 'linux'; xl 4.x rejects it ("Invalid domain type linux").
+    return ([_finding(doc, "XL009", "builder",
+                      f"builder {b!r} is refused by xl 4.x (Invalid domain type {b})",
+                      f"type = {quote(new)}")],
+            lambda d: d.delete("builder").append("type", quote(new)))
 
 
 def _next_vdev(used: set[str]) -> str:

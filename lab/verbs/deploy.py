@@ -172,6 +172,9 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     lab_xl = f"{directory}/{name}.xl"
     remote.write_text(lab_xl, lab_doc.text)
 
+    # A lease left from an earlier run of this domain must not pass for the new guest's: wait for
+    # one that was (re)issued after the create (dnsmasq's first field is the expiry time).
+    before = _lease(remote, mac)
     with ui.step("create", phases, "create"):
         r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300)
         if r.rc != 0:
@@ -183,12 +186,10 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     with ui.step(f"lease for {mac}", phases, "lease"):
         deadline = time.monotonic() + lease_timeout
         while ip is None and time.monotonic() < deadline:
-            leases = remote.run(["cat", LEASES], sudo=True, check=False).out
-            for line in leases.splitlines():
-                parts = line.split()
-                if len(parts) >= 3 and parts[1].lower() == mac:
-                    ip = parts[2]
-            if ip is None:
+            lease = _lease(remote, mac)
+            if lease is not None and (before is None or lease[0] > before[0]):
+                ip = lease[1]
+            else:
                 time.sleep(1)
         if ip is None:
             die(f"{name} got no DHCP lease within {lease_timeout:.0f} s",
@@ -213,6 +214,15 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     state.save(state_dir)
     ui.info(f"{name}  {mac}  {ip}")
     return Deployed(name, mac, ip, sent, phases)
+
+
+def _lease(remote: Remote, mac: str) -> tuple[int, str] | None:
+    """(expiry, ip) of the lease dnsmasq holds for mac, if any."""
+    for line in remote.run(["cat", LEASES], sudo=True, check=False).out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].lower() == mac and parts[0].isdigit():
+            return int(parts[0]), parts[2]
+    return None
 
 
 def _diagnose(remote: Remote, name: str, mac: str, config: LabConfig) -> str:
