@@ -135,6 +135,114 @@ def test_killed_qemu_is_reported_and_up_recovers(lab: Lab) -> None:
     assert "Domain-0" in lab.remote().check_output("xl list")
 
 
+@pytest.fixture(scope="module")
+def guest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of examples/auth_service with the test guest built into it."""
+    from conftest import ROOT
+
+    d = tmp_path_factory.mktemp("auth") / "auth_service"
+    shutil.copytree(ROOT / "examples" / "auth_service", d)
+    r = subprocess.run(["python3", str(d / "build_guest.py"), str(d)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def deploy(lab: Lab, xl: Path, *args: str) -> dict[str, object]:
+    r = lab.run("deploy", str(xl), "--json", *args, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def http(lab: Lab, ip: str, query: str) -> tuple[int, str]:
+    r = subprocess.run(["ip", "netns", "exec", lab.netns, "curl", "-s", "-m", "10", "-w", "\\n%{http_code}",
+                        f"http://{ip}:8088/?{query}"], capture_output=True, text=True, timeout=30)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code or 0), body.strip()
+
+
+def test_deploy_auth_service_answers_from_the_users_side(lab: Lab, guest: Path) -> None:
+    t = time.monotonic()
+    out = deploy(lab, guest / "auth_service.xl", "--probe", "http://:8088/")
+    lab.timings["deploy_first"] = round(time.monotonic() - t, 1)
+    lab.timings.update({f"deploy.{k}": v for k, v in out["phases_s"].items()})  # type: ignore[union-attr]
+    assert out["name"] == "auth_service" and str(out["mac"]).startswith("00:16:3e:")
+    ip = str(out["ip"])
+    assert http(lab, ip, "user=john&password=password1") == (200, "hello john!")
+    assert http(lab, ip, "user=john&password=wrong") == (401, "Invalid login")
+    listed = json.loads(lab.run("list", "--json").stdout)
+    assert [(d["name"], d["ip"]) for d in listed] == [("auth_service", ip)]
+
+
+def test_unchanged_redeploy_uploads_nothing(lab: Lab, guest: Path) -> None:
+    t = time.monotonic()
+    out = deploy(lab, guest / "auth_service.xl", "--replace")
+    lab.timings["redeploy_unchanged"] = round(time.monotonic() - t, 1)
+    assert out["sent_bytes"] == 0
+
+
+def test_running_domain_is_not_replaced_without_replace(lab: Lab, guest: Path) -> None:
+    r = lab.run("deploy", str(guest / "auth_service.xl"))
+    assert r.returncode == 1 and "already running" in r.stderr and "--replace" in r.stderr
+
+
+def test_a_truncated_upload_is_never_trusted(lab: Lab, guest: Path) -> None:
+    remote = "/var/lib/xenlab/domains/auth_service/mir-auth_service.xen"
+    lab.remote().check_output(f"truncate -s 4096 {remote}")
+    out = deploy(lab, guest / "auth_service.xl", "--replace")
+    assert int(out["sent_bytes"]) >= (guest / "mir-auth_service.xen").stat().st_size  # type: ignore[call-overload]
+
+
+def test_two_more_guests_at_once_get_distinct_leases(lab: Lab, guest: Path) -> None:
+    xls = []
+    for n in (2, 3):
+        xl = guest / f"auth{n}.xl"
+        xl.write_text((guest / "auth_service.xl").read_text().replace("'auth_service'", f"'auth{n}'"))
+        xls.append(xl)
+    t = time.monotonic()
+    procs = [subprocess.Popen(["xenlab", "deploy", str(x), "--json", "--probe", "tcp:8088"], cwd=lab.dir,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for x in xls]
+    results = [p.communicate(timeout=900) for p in procs]
+    lab.timings["deploy_two_concurrently"] = round(time.monotonic() - t, 1)
+    assert all(p.returncode == 0 for p in procs), [e[-2000:] for _, e in results]
+    ips = [json.loads(o)["ip"] for o, _ in results]
+    assert len(set(ips)) == 2
+    for ip in ips:
+        assert http(lab, ip, "user=alice&password=s3cret") == (200, "hello alice!")
+
+
+@pytest.mark.parametrize("case", ["malformed", "missing-kernel", "shell-name", "too-big"])
+def test_bad_inputs_fail_clearly_and_leave_nothing(lab: Lab, guest: Path, tmp_path: Path, case: str) -> None:
+    d = tmp_path / case
+    shutil.copytree(guest, d)
+    xl = d / "auth_service.xl"
+    text = xl.read_text()
+    if case == "malformed":
+        xl.write_text(text.replace("vif = [ ]", "vif = [ 'bridge=br0'"))
+    elif case == "missing-kernel":
+        (d / "mir-auth_service.xen").unlink()
+    elif case == "shell-name":
+        xl.write_text(text.replace("'auth_service'", "'x; rm -rf /'"))
+    else:
+        with open(d / "data" / "huge", "wb") as f:
+            f.truncate(130 * 1024 * 1024)
+    before = lab.remote().check_output("sudo xl list")
+    args = ["--strict"] if case == "shell-name" else []
+    r = lab.run("deploy", str(xl), *args)
+    assert r.returncode in (1, 2) and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert {"malformed": str(xl) + ":", "missing-kernel": "mir-auth_service.xen",
+            "shell-name": "--strict", "too-big": "128 MiB"}[case] in r.stderr
+    assert lab.remote().check_output("sudo xl list") .count("\n") == before.count("\n")
+    assert lab.remote().run("test -e /") .rc == 0  # the lab host's / is, of course, still there
+
+
+def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
+    for name in ("auth_service", "auth2", "auth3"):
+        r = lab.run("destroy", name)
+        assert r.returncode == 0, r.stderr
+    listing = lab.remote().check_output("sudo xl list").splitlines()
+    assert [line.split()[0] for line in listing[1:]] == ["Domain-0"]
+
+
 def running(pid: int, grace: float = 15) -> bool:
     """Whether pid is still a live process (a zombie waiting for init to reap it is not)."""
     deadline = time.monotonic() + grace
