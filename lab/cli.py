@@ -167,6 +167,19 @@ def list_cmd(as_json: bool) -> None:
                    f"{r['ip'] or '-':<15} up {r['uptime_s']:.0f} s")
 
 
+@cli.command("check")
+@click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
+def check_cmd(junit_xml: Path | None) -> None:
+    """testinfra checks of the lab host and of every deployed guest's reachability."""
+    from lab import ui
+    from lab.verbs.check import check
+
+    resolved = _config()
+    code = check(resolved.config, _state_dir(resolved), junit_xml, ui.settings.verbose)
+    if code != 0:
+        sys.exit(1)
+
+
 @cli.command("console")
 @click.argument("name")
 @click.option("--log", is_flag=True, help="Print the captured console instead of attaching.")

@@ -70,6 +70,15 @@ def stream(cmd: Cmd, on_line: Callable[[str], None], *, env: Mapping[str, str] |
     return code, "".join(errors)
 
 
+def passthrough(cmd: Cmd, *, env: Mapping[str, str] | None = None) -> int:
+    """Run cmd on the user's terminal (its output is the result) and return its exit code."""
+    argv = _argv(cmd)
+    ui.detail(f"$ {shlex.join(argv)}")
+    try:
+        return subprocess.run(argv, env=_env(env)).returncode
+    except FileNotFoundError:
+        die(f"{argv[0]}: command not found", hint="run ./install.sh")
+
 def _env(extra: Mapping[str, str] | None) -> dict[str, str] | None:
     if extra is None:
         return None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from integration import hostchecks
+from lab.checks import host as hostchecks
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.playbook import Outcome, ProviderFacts, provision
@@ -98,7 +98,7 @@ def test_host_only_nic_is_promiscuous(remote) -> None:  # type: ignore[no-untype
 
 
 def test_dnsmasq_serves_dhcp_on_br0_only(remote) -> None:  # type: ignore[no-untyped-def]
-    hostchecks.dnsmasq_on_br0_only(remote)
+    hostchecks.dnsmasq_on_bridge_only(remote)
 
 
 def test_forwarding_and_nat(remote) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import xenlab
 
-from integration import hostchecks
+from lab.checks import host as hostchecks
 
 pytestmark = [
     pytest.mark.slow,
@@ -98,7 +98,7 @@ def test_lab_network_checks_pass_over_ssh(lab: Lab) -> None:
     remote = lab.remote()
     hostchecks.bridge(remote)
     hostchecks.promiscuous(remote)
-    hostchecks.dnsmasq_on_br0_only(remote)
+    hostchecks.dnsmasq_on_bridge_only(remote)
     hostchecks.forwarding_and_nat(remote)
 
 
@@ -210,6 +210,22 @@ def test_two_more_guests_at_once_get_distinct_leases(lab: Lab, guest: Path) -> N
         assert http(lab, ip, "user=alice&password=s3cret") == (200, "hello alice!")
 
 
+def test_check_passes_with_a_junit_report(lab: Lab, tmp_path: Path) -> None:
+    junit = tmp_path / "check.xml"
+    r = lab.run("check", "--junit-xml", str(junit), timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    xml = junit.read_text()
+    assert 'failures="0"' in xml and 'errors="0"' in xml
+    assert "test_guest_reachable_from_the_users_side[auth2]" in xml and "test_xen_dom0" in xml
+
+
+def test_check_names_the_cause_when_a_guest_is_gone(lab: Lab) -> None:
+    lab.remote().check_output("sudo xl destroy auth3")  # behind xenlab's back
+    r = lab.run("check", timeout=900)
+    assert r.returncode == 1
+    assert "auth3 is not running" in r.stdout
+
+
 @pytest.mark.parametrize("case", ["malformed", "missing-kernel", "shell-name", "too-big"])
 def test_bad_inputs_fail_clearly_and_leave_nothing(lab: Lab, guest: Path, tmp_path: Path, case: str) -> None:
     d = tmp_path / case
@@ -236,9 +252,11 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(lab: Lab, guest: Path, tmp_pa
 
 
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
-    for name in ("auth_service", "auth2", "auth3"):
+    for name in ("auth_service", "auth2"):
         r = lab.run("destroy", name)
         assert r.returncode == 0, r.stderr
+    r = lab.run("destroy", "auth3")  # already gone: a clear error
+    assert r.returncode == 1 and "no domain named 'auth3'" in r.stderr
     listing = lab.remote().check_output("sudo xl list").splitlines()
     assert [line.split()[0] for line in listing[1:]] == ["Domain-0"]
 

@@ -1,0 +1,34 @@
+"""`xenlab check`: run the shipped testinfra checks against the lab over xenlab's ssh-config."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from lab import run
+from lab.config import LabConfig
+from lab.errors import die
+from lab.ssh import HOST_ALIAS, SshFiles
+from lab.state import LabState
+
+CHECKS = Path(__file__).resolve().parent.parent / "checks" / "test_lab.py"
+
+
+def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, verbose: bool = False) -> int:
+    ssh = SshFiles.in_dir(state_dir)
+    if not ssh.config.exists():
+        die("no lab here yet", hint="`xenlab up` first")
+    state = LabState.load(state_dir)
+    settings = {
+        "bridge": config.bridge, "lab_address": f"{config.lab_ip}/{config.prefixlen}",
+        "dhcp_range": f"{config.dhcp_start},{config.dhcp_end}", "subnet": str(config.network()),
+        "nat": config.nat, "dom0_memory": config.dom0_memory, "netns": config.host_netns,
+        "domains": state.domains,
+    }
+    cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
+           f"--ssh-config={ssh.config}", "--sudo", "-p", "no:cacheprovider", "--rootdir",
+           str(CHECKS.parent), "-q" if not verbose else "-v", "--tb=line"]
+    if junit_xml:
+        cmd.append(f"--junit-xml={junit_xml}")
+    return run.passthrough(cmd, env={"XENLAB_CHECK": json.dumps(settings)})
