@@ -1,0 +1,75 @@
+"""Benchmark: `xenlab deploy` on a running lab (run it in the lab's directory, after `xenlab up`).
+
+    python3 bench/bench_deploy.py [--guests N]
+
+Reports, for the auth_service example with the test guest: the first deploy by phase, an
+unchanged redeploy (goal: 0 bytes sent; xenlab's own overhead - fix, images, upload checks -
+under 2 s), and N guests deployed concurrently vs one by one, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def deploy(xl: Path, *args: str) -> dict[str, object]:
+    r = subprocess.run(["xenlab", "deploy", str(xl), "--json", "--replace", *args],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(r.stderr[-2000:])
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def timed_parallel(xls: list[Path]) -> float:
+    t = time.monotonic()
+    procs = [subprocess.Popen(["xenlab", "deploy", str(x), "--replace", "--json"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for x in xls]
+    if any(p.wait() != 0 for p in procs):
+        sys.exit("a concurrent deploy failed")
+    return time.monotonic() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--guests", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "auth_service"
+        shutil.copytree(ROOT / "examples" / "auth_service", d)
+        subprocess.run([sys.executable, str(d / "build_guest.py"), str(d)], check=True,
+                       capture_output=True)
+        xl = d / "auth_service.xl"
+        first = deploy(xl, "--probe", "http://:8088/")
+        print(f"first deploy:      {json.dumps(first['phases_s'])} sent={first['sent_bytes']}")
+        again = deploy(xl)
+        phases = again["phases_s"]
+        overhead = sum(phases.get(k, 0.0) for k in ("fix", "images", "upload"))  # type: ignore[union-attr]
+        print(f"unchanged redeploy: {json.dumps(phases)} sent={again['sent_bytes']} "
+              f"xenlab overhead={overhead:.2f} s")
+        xls = []
+        for n in range(args.guests):
+            x = d / f"bench{n}.xl"
+            x.write_text(xl.read_text().replace("'auth_service'", f"'bench{n}'"))
+            xls.append(x)
+        t = time.monotonic()
+        for x in xls:
+            deploy(x)
+        one_by_one = time.monotonic() - t
+        concurrent = timed_parallel(xls)
+        print(f"{args.guests} guests: one by one {one_by_one:.1f} s, concurrently {concurrent:.1f} s "
+              f"(ratio {one_by_one / concurrent:.2f}x)")
+        for name in ["auth_service", *(f"bench{n}" for n in range(args.guests))]:
+            subprocess.run(["xenlab", "destroy", name], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
