@@ -129,10 +129,11 @@ def destroy_cmd(name: str | None, provider: str | None) -> None:
 @click.option("--probe", help="Wait until the guest answers: tcp:PORT or http://:PORT/path.")
 @click.option("--timeout", "lease_timeout", default=180.0, show_default=True,
               help="Seconds to wait for the lease (and again for the probe).")
+@click.option("--ip", help="A fixed address for the guest (a dnsmasq reservation for its MAC).")
 @click.option("--timings", is_flag=True, help="Print each phase's duration.")
 @_json_option
 def deploy_cmd(file: Path, images: tuple[str, ...], strict: bool, replace: bool, probe: str | None,
-               lease_timeout: float, timings: bool, as_json: bool) -> None:
+               lease_timeout: float, ip: str | None, timings: bool, as_json: bool) -> None:
     """Put the unikernel FILE.xl describes on the lab and print where it answers."""
     from lab import ui
     from lab.verbs.deploy import deploy
@@ -140,7 +141,7 @@ def deploy_cmd(file: Path, images: tuple[str, ...], strict: bool, replace: bool,
     _setup_json(as_json)
     resolved = _config()
     result = deploy(file, resolved.config, _state_dir(resolved), images, strict, replace, probe,
-                    lease_timeout)
+                    lease_timeout, ip)
     if as_json:
         ui.emit_json(result.to_json())
     else:

@@ -87,3 +87,18 @@ def test_labconfig_is_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         LabConfig().bridge = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--ip", "10.1.2.3"], "not a free guest address"),
+    (["--ip", "192.168.77.2"], "not a free guest address"),
+    (["--ip", "nonsense"], "not an IPv4 address"),
+    (["--probe", "udp:53"], "expected tcp:PORT"),
+])
+def test_deploy_refuses_bad_options_before_touching_the_lab(tmp_path: Path, args: list[str],
+                                                             match: str) -> None:
+    xl = tmp_path / "g.xl"
+    xl.write_text("name = 'g'\nkernel = 'k'\n")
+    r = xenlab("deploy", xl, *args, cwd=tmp_path)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / ".xenlab").exists()

@@ -26,6 +26,7 @@ from lab.xl.syntax import XlFile, quote
 
 DOMAINS_DIR = "/var/lib/xenlab/domains"
 LEASES = "/var/lib/misc/dnsmasq.leases"
+HOSTS_DIR = "/etc/xenlab/dhcp-hosts"  # lab_dhcp_hostsdir
 
 # Probe from the lab host: it is on the lab bridge whatever the user's side looks like.
 _PROBE = """
@@ -86,12 +87,21 @@ class Deployed:
 
 def deploy(xl: Path, config: LabConfig, state_dir: Path, images: tuple[str, ...] = (),
            strict: bool = False, replace: bool = False, probe: str | None = None,
-           lease_timeout: float = 180) -> Deployed:
+           lease_timeout: float = 180, ip: str | None = None) -> Deployed:
     phases: dict[str, float] = {}
     xl_dir = xl.resolve().parent
     given = [Recipe.parse(s, Path.cwd()) for s in images]
     recipes = {**mirage_recipes(xl_dir), **{r.image: r for r in given}}
     the_probe = Probe.parse(probe) if probe else None
+    if ip is not None:
+        import ipaddress
+
+        try:
+            fixed = ipaddress.IPv4Address(ip)
+        except ValueError:
+            bad_input(f"--ip {ip!r}: not an IPv4 address")
+        if fixed not in config.network() or str(fixed) in (config.host_ip, config.lab_ip):
+            bad_input(f"--ip {ip}: not a free guest address in {config.subnet}")
 
     with ui.step("fix", phases, "fix"):
         report = fix_file(xl, config, recipes)
@@ -131,14 +141,14 @@ def deploy(xl: Path, config: LabConfig, state_dir: Path, images: tuple[str, ...]
     remote = Remote.open(state_dir)
     try:
         return _on_lab(remote, report.fixed, dom, name, local, config, replace, the_probe,
-                       lease_timeout, phases, state_dir, xl)
+                       lease_timeout, phases, state_dir, xl, ip)
     finally:
         remote.close()
 
 
 def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str, Path],
             config: LabConfig, replace: bool, probe: Probe | None, lease_timeout: float,
-            phases: dict[str, float], state_dir: Path, xl: Path) -> Deployed:
+            phases: dict[str, float], state_dir: Path, xl: Path, ip: str | None) -> Deployed:
     if remote.run(["xl", "domid", name], sudo=True, check=False).rc == 0:
         if not replace:
             die(f"a domain named {name!r} is already running on the lab",
@@ -171,6 +181,15 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     lab_doc = lab_doc.set_list("vif", [first.spec] + [v.spec for v in vifs[1:]])
     lab_xl = f"{directory}/{name}.xl"
     remote.write_text(lab_xl, lab_doc.text)
+    # A fixed address is a dnsmasq reservation in its hosts directory, which dnsmasq rereads
+    # without a restart; without --ip any earlier reservation for this name goes.
+    reservation = f"{HOSTS_DIR}/{name}"
+    if ip is not None:
+        remote.write_text(f"{directory}/dhcp-host", f"{mac},{ip}\n")
+        remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
+                   what="dnsmasq reservation")
+    else:
+        remote.run(["rm", "-f", reservation], sudo=True, check=False)
 
     # A lease left from an earlier run of this domain must not pass for the new guest's: wait for
     # one that was (re)issued after the create (dnsmasq's first field is the expiry time).
@@ -182,7 +201,7 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
             reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
             die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
 
-    ip = None
+    ip = None  # the address actually leased, which --ip reserved
     with ui.step(f"lease for {mac}", phases, "lease"):
         deadline = time.monotonic() + lease_timeout
         while ip is None and time.monotonic() < deadline:
