@@ -28,10 +28,14 @@ class Result:
     err: str
 
 
+LOST = "lost the SSH connection to the lab host"
+RERUN = "run the same command again: uploads already done are checked by sha256, not repeated"
+
+
 class Remote:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self._sftp: Any = None
+    def __init__(self, files: SshFiles, target: SshTarget) -> None:
+        self.files, self.target = files, target
+        self.client = connect(files, target)
 
     @classmethod
     def open(cls, state_dir: Path) -> Remote:
@@ -40,31 +44,58 @@ class Remote:
             die("no lab here yet", hint="`xenlab up` first")
         target = SshTarget(state.ssh["host"], int(state.ssh["port"]), state.ssh["user"],
                            Path(state.ssh["identity"]))
-        return cls(connect(SshFiles.in_dir(state_dir), target))
+        return cls(SshFiles.in_dir(state_dir), target)
 
     def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
         self.client.close()
+
+    def _channel(self, timeout: float) -> Any:
+        """A fresh session channel; a transport that died between commands (paramiko's
+        intermittent "Mismatched MAC" over slow links) is replaced once: nothing ran on it yet."""
+        import paramiko
+
+        for attempt in (1, 2):
+            try:
+                transport = self.client.get_transport()
+                if transport is None or not transport.is_active():
+                    raise paramiko.SSHException("SSH session not active")
+                channel = transport.open_session(timeout=timeout)
+                channel.settimeout(timeout)
+                return channel
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                if attempt == 2:
+                    die(f"{LOST}: {exc}", hint=RERUN)
+                ui.detail(f"reconnecting to the lab host after: {exc}")
+                self.client.close()
+                self.client = connect(self.files, self.target)
+        raise AssertionError("unreachable")
 
     def run(self, argv: Sequence[str], *, sudo: bool = False, check: bool = True,
             timeout: float = 120, what: str | None = None) -> Result:
+        import paramiko
+
         command = shlex.join(["sudo", "-n", *argv] if sudo else list(argv))
         ui.detail(f"lab$ {command}")
-        _, stdout, stderr = self.client.exec_command(command, timeout=timeout)
-        out = stdout.read().decode(errors="replace")
-        err = stderr.read().decode(errors="replace")
-        rc = stdout.channel.recv_exit_status()
+        channel = self._channel(timeout)
+        try:
+            channel.exec_command(command)
+            stdout, stderr = channel.makefile("rb"), channel.makefile_stderr("rb")
+            out = stdout.read().decode(errors="replace")
+            err = stderr.read().decode(errors="replace")
+            rc = channel.recv_exit_status()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            die(f"{LOST} while running {argv[0]}: {exc}", hint=RERUN)
+        finally:
+            channel.close()
         if check and rc != 0:
             reason = " / ".join(line for line in err.strip().splitlines()[-3:] if line.strip())
             die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
         return Result(rc, out, err)
 
-    @property
-    def sftp(self) -> Any:
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
-        return self._sftp
+    def _sftp(self) -> Any:
+        # One SFTP channel per transfer, closed after it: no channel idles beside the commands.
+        self._channel(30).close()  # reconnects first if the transport died
+        return self.client.open_sftp()
 
     def sha256(self, path: str) -> str | None:
         r = self.run(["sha256sum", "--", path], check=False)
@@ -75,21 +106,36 @@ class Remote:
         a truncated file under the real name. Returns the bytes sent (0 when already there)."""
         if self.sha256(remote) == sha256_file(local):
             return 0
+        import paramiko
+
         partial = f"{remote}.partial-{os.getpid()}"
+        sftp = self._sftp()
         try:
-            self.sftp.put(str(local), partial, callback=progress)
-            self.sftp.posix_rename(partial, remote)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.sftp.remove(partial)
-            raise
+            sftp.put(str(local), partial, callback=progress)
+            sftp.posix_rename(partial, remote)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                sftp.remove(partial)
+            die(f"{LOST} while uploading {local.name}: {exc}", hint=RERUN)
+        finally:
+            with contextlib.suppress(Exception):
+                sftp.close()
         return local.stat().st_size
 
     def write_text(self, remote: str, text: str) -> None:
+        import paramiko
+
         partial = f"{remote}.partial-{os.getpid()}"
-        with self.sftp.open(partial, "w") as f:
-            f.write(text)
-        self.sftp.posix_rename(partial, remote)
+        sftp = self._sftp()
+        try:
+            with sftp.open(partial, "w") as f:
+                f.write(text)
+            sftp.posix_rename(partial, remote)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            die(f"{LOST} while writing {remote}: {exc}", hint=RERUN)
+        finally:
+            with contextlib.suppress(Exception):
+                sftp.close()
 
 
 def sha256_file(path: Path) -> str:

@@ -141,7 +141,12 @@ def read_pinned(files: SshFiles, target: SshTarget) -> str | None:
 
 def connect(files: SshFiles, target: SshTarget) -> paramiko.SSHClient:
     """A paramiko client that accepts only the pinned host key."""
+    import logging
+
     import paramiko
+
+    # paramiko's transport thread logs its own tracebacks; xenlab reports failures itself.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
     client = paramiko.SSHClient()
     client.load_host_keys(str(files.known_hosts))
