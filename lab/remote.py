@@ -71,22 +71,33 @@ class Remote:
         raise AssertionError("unreachable")
 
     def run(self, argv: Sequence[str], *, sudo: bool = False, check: bool = True,
-            timeout: float = 120, what: str | None = None) -> Result:
+            timeout: float = 120, what: str | None = None, idempotent: bool = True) -> Result:
+        """Run argv on the lab host. A command that is safe to run twice (most are: reads,
+        `install`, `rm -f`) is run once more on a fresh connection when the transport dies under
+        it; one that is not (`xl create`, `xl destroy`) says so and stops."""
         import paramiko
 
         command = shlex.join(["sudo", "-n", *argv] if sudo else list(argv))
         ui.detail(f"lab$ {command}")
-        channel = self._channel(timeout)
-        try:
-            channel.exec_command(command)
-            stdout, stderr = channel.makefile("rb"), channel.makefile_stderr("rb")
-            out = stdout.read().decode(errors="replace")
-            err = stderr.read().decode(errors="replace")
-            rc = channel.recv_exit_status()
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            die(f"{LOST} while running {argv[0]}: {exc}", hint=RERUN)
-        finally:
-            channel.close()
+        for attempt in (1, 2):
+            channel = self._channel(timeout)
+            try:
+                channel.exec_command(command)
+                stdout, stderr = channel.makefile("rb"), channel.makefile_stderr("rb")
+                out = stdout.read().decode(errors="replace")
+                err = stderr.read().decode(errors="replace")
+                rc = channel.recv_exit_status()
+                transport = channel.get_transport()
+                if rc == -1 and (transport is None or not transport.is_active()):
+                    # paramiko ends the streams quietly when the connection drops: no exit status
+                    raise EOFError("the connection closed before the command finished")
+                break
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                if attempt == 2 or not idempotent:
+                    die(f"{LOST} while running {argv[0]}: {exc}", hint=RERUN)
+                ui.detail(f"running {argv[0]} again after: {exc}")
+            finally:
+                channel.close()
         if check and rc != 0:
             reason = " / ".join(line for line in err.strip().splitlines()[-3:] if line.strip())
             die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
@@ -106,36 +117,41 @@ class Remote:
         a truncated file under the real name. Returns the bytes sent (0 when already there)."""
         if self.sha256(remote) == sha256_file(local):
             return 0
-        import paramiko
-
-        partial = f"{remote}.partial-{os.getpid()}"
-        sftp = self._sftp()
-        try:
-            sftp.put(str(local), partial, callback=progress)
-            sftp.posix_rename(partial, remote)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            with contextlib.suppress(Exception):
-                sftp.remove(partial)
-            die(f"{LOST} while uploading {local.name}: {exc}", hint=RERUN)
-        finally:
-            with contextlib.suppress(Exception):
-                sftp.close()
+        self._transfer(remote, f"uploading {local.name}",
+                       lambda sftp, partial: sftp.put(str(local), partial, callback=progress))
         return local.stat().st_size
 
     def write_text(self, remote: str, text: str) -> None:
+        def write(sftp: Any, partial: str) -> None:
+            with sftp.open(partial, "w") as f:
+                f.write(text)
+
+        self._transfer(remote, f"writing {remote}", write)
+
+    def _transfer(self, remote: str, what: str, send: Callable[[Any, str], None]) -> None:
+        """send() into a temporary name, renamed into place; a transfer cut by a dying connection
+        starts over once on a fresh one (it is whole-file, so repeating it is safe)."""
         import paramiko
 
         partial = f"{remote}.partial-{os.getpid()}"
-        sftp = self._sftp()
-        try:
-            with sftp.open(partial, "w") as f:
-                f.write(text)
-            sftp.posix_rename(partial, remote)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            die(f"{LOST} while writing {remote}: {exc}", hint=RERUN)
-        finally:
-            with contextlib.suppress(Exception):
-                sftp.close()
+        for attempt in (1, 2):
+            sftp = self._sftp()
+            try:
+                send(sftp, partial)
+                sftp.posix_rename(partial, remote)
+                return
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                with contextlib.suppress(Exception):
+                    sftp.remove(partial)
+                transport = self.client.get_transport()
+                if transport is not None and transport.is_active():  # SFTP said no: not the link
+                    die(f"{what} on the lab host failed: {exc}")
+                if attempt == 2:
+                    die(f"{LOST} while {what}: {exc}", hint=RERUN)
+                ui.detail(f"{what} again after: {exc}")
+            finally:
+                with contextlib.suppress(Exception):
+                    sftp.close()
 
 
 def sha256_file(path: Path) -> str:

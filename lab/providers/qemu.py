@@ -27,7 +27,7 @@ from lab.ssh import SshTarget
 
 NAT_MAC = "52:54:00:12:34:56"
 LAB_MAC = "52:54:00:77:00:02"
-TCG_CPU = "max,-smap,-rdtscp"
+TCG_CPU = "qemu64,+svm,+npt"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
 HALT_TIMEOUT = 90

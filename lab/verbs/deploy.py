@@ -7,6 +7,7 @@ leases), probe (optional: the guest answers on a port).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from lab import ui
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
-from lab.errors import bad_input, die
+from lab.errors import LabError, bad_input, die
 from lab.fix import fix_file
 from lab.image import build_image
 from lab.remote import Remote
@@ -153,7 +154,7 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
         if not replace:
             die(f"a domain named {name!r} is already running on the lab",
                 hint="`--replace` to replace it, or `xenlab destroy NAME`")
-        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy")
+        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
 
     directory = f"{DOMAINS_DIR}/{name}"
     user = remote.run(["id", "-un"]).out.strip()
@@ -194,14 +195,36 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     # A lease left from an earlier run of this domain must not pass for the new guest's: wait for
     # one that was (re)issued after the create (dnsmasq's first field is the expiry time).
     before = _lease(remote, mac)
-    with ui.step("create", phases, "create"):
-        r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300)
-        if r.rc != 0:
-            remote.run(["xl", "destroy", name], sudo=True, check=False)
-            reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
-            die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
+    try:
+        with ui.step("create", phases, "create"):
+            r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
+                           idempotent=False)
+            if r.rc != 0:
+                reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
+                die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
+        ip = _wait_until_up(remote, name, mac, before, config, probe, lease_timeout, phases)
+    except BaseException as exc:
+        # Whatever stopped it (xl's own error, a timeout, Ctrl-C, a lost connection), no domain is
+        # left half-deployed; its console log stays for `xenlab console --log NAME`.
+        with contextlib.suppress(Exception):
+            remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
+        if isinstance(exc, LabError):
+            raise LabError(f"{exc.message}; {name} destroyed", hint=exc.hint, code=exc.code) from None
+        raise
 
-    ip = None  # the address actually leased, which --ip reserved
+    state = LabState.load(state_dir)
+    state.domains[name] = {"mac": mac, "ip": ip, "xl": str(xl.resolve()), "lab_xl": lab_xl,
+                           "probe": f"{probe.kind}:{probe.port}{probe.path}" if probe else None}
+    state.save(state_dir)
+    ui.info(f"{name}  {mac}  {ip}")
+    return Deployed(name, mac, ip, sent, phases)
+
+
+def _wait_until_up(remote: Remote, name: str, mac: str, before: tuple[int, str] | None,
+                   config: LabConfig, probe: Probe | None, lease_timeout: float,
+                   phases: dict[str, float]) -> str:
+    """The guest's leased address, once it answers the probe (when one is given)."""
+    ip = None
     with ui.step(f"lease for {mac}", phases, "lease"):
         deadline = time.monotonic() + lease_timeout
         while ip is None and time.monotonic() < deadline:
@@ -226,13 +249,7 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
                     die(f"{name} at {ip} does not answer on {probe.kind}:{probe.port}",
                         hint=_diagnose(remote, name, mac, config))
                 time.sleep(1)
-
-    state = LabState.load(state_dir)
-    state.domains[name] = {"mac": mac, "ip": ip, "xl": str(xl.resolve()), "lab_xl": lab_xl,
-                           "probe": f"{probe.kind}:{probe.port}{probe.path}" if probe else None}
-    state.save(state_dir)
-    ui.info(f"{name}  {mac}  {ip}")
-    return Deployed(name, mac, ip, sent, phases)
+    return ip
 
 
 def _lease(remote: Remote, mac: str) -> tuple[int, str] | None:
@@ -264,7 +281,7 @@ def destroy_domain(state_dir: Path, name: str) -> None:
     try:
         if remote.run(["xl", "domid", name], sudo=True, check=False).rc != 0:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
-        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy")
+        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
     finally:
         remote.close()
     state = LabState.load(state_dir)

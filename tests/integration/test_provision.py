@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,3 +141,60 @@ def test_a_different_host_key_is_refused(lab: Provisioned, tmp_path: Path) -> No
         assert out.read().decode().strip() == "xenlab-test"
     finally:
         client.close()
+
+
+def _cut_connection_after(remote: object, seconds: float) -> threading.Timer:
+    transport = remote.client.get_transport()  # type: ignore[attr-defined]
+    timer = threading.Timer(seconds, lambda: transport.sock.shutdown(socket.SHUT_RDWR))
+    timer.start()
+    return timer
+
+
+def test_a_safe_command_runs_again_when_the_connection_dies_under_it(lab: Provisioned) -> None:
+    from lab.remote import Remote
+
+    remote = Remote(lab.ssh, lab.target)
+    try:
+        _cut_connection_after(remote, 1.0)
+        r = remote.run(["sh", "-c", "sleep 2; echo done"])
+        assert (r.rc, r.out) == (0, "done\n")
+    finally:
+        remote.close()
+
+
+def test_an_unsafe_command_is_not_repeated_when_the_connection_dies(lab: Provisioned, tmp_path: Path) -> None:
+    from lab.remote import Remote
+
+    count = f"/tmp/xenlab-count-{tmp_path.name}"
+    remote = Remote(lab.ssh, lab.target)
+    try:
+        _cut_connection_after(remote, 1.0)
+        with pytest.raises(LabError, match="lost the SSH connection to the lab host while running sh"):
+            remote.run(["sh", "-c", f"echo ran >> {count}; sleep 2"], idempotent=False)
+        # and the next command gets a fresh connection
+        assert remote.run(["cat", count]).out == "ran\n"
+    finally:
+        remote.close()
+
+
+def test_an_upload_cut_by_a_dying_connection_is_sent_again_whole(lab: Provisioned, tmp_path: Path) -> None:
+    from lab.remote import Remote, sha256_file
+
+    big = tmp_path / "big.img"
+    big.write_bytes(os.urandom(4 << 20))
+    target = f"/tmp/xenlab-upload-{tmp_path.name}"
+    remote = Remote(lab.ssh, lab.target)
+    cut: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not cut:  # the first chunk is on its way: the connection dies under the transfer
+            cut.append(done)
+            remote.client.get_transport().sock.shutdown(socket.SHUT_RDWR)
+
+    try:
+        assert remote.put(big, target, progress) == big.stat().st_size
+        assert cut and cut[0] < big.stat().st_size
+        assert remote.sha256(target) == sha256_file(big)
+        assert remote.run(["sh", "-c", f"ls {target}.partial-* 2>/dev/null | wc -l"]).out.strip() == "0"
+    finally:
+        remote.close()
