@@ -46,7 +46,10 @@ def test_status_tells_the_truth(tmp_path: Path) -> None:
 def test_tcg_command_line(tmp_path: Path) -> None:
     cmd = Qemu(LabConfig(vm_memory=3072, vm_cpus=2), tmp_path).command(2222, "tcg")
     joined = " ".join(cmd)
-    assert f"-cpu {TCG_CPU}" in joined and "-smap" in TCG_CPU and "-rdtscp" in TCG_CPU
+    cpu = cmd[cmd.index("-cpu") + 1]
+    # qemu64: "max" corrupts dom0 memory under Xen now and then (see TCG_CPU); no SMAP, no RDTSCP.
+    assert cpu == TCG_CPU and cpu.split(",")[0] == "qemu64" and not {"+smap", "+rdtscp"} & set(cpu.split(","))
+    assert cmd[cmd.index("-accel") + 1] == "tcg"
     assert "-m 3072" in joined and "-smp 2" in joined
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in joined
     assert "bootindex=0" in joined and "serial=xenlab-seed" in joined
