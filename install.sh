@@ -19,7 +19,7 @@ PACKAGES=(
     debootstrap fdisk e2fsprogs
     # lab networking parts exercised in tests: bridge, DHCP client and server
     iproute2 dnsmasq-base udhcpc busybox-static openssh-client socat iputils-ping
-    procps util-linux python3-venv
+    procps util-linux python3-venv make
 )
 
 missing=()

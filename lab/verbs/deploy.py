@@ -208,6 +208,9 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
         # left half-deployed; its console log stays for `xenlab console --log NAME`.
         with contextlib.suppress(Exception):
             remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
+        state = LabState.load(state_dir)  # a --replace'd guest of that name is gone as well
+        if state.domains.pop(name, None) is not None:
+            state.save(state_dir)
         if isinstance(exc, LabError):
             raise LabError(f"{exc.message}; {name} destroyed", hint=exc.hint, code=exc.code) from None
         raise

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -196,5 +198,51 @@ def test_an_upload_cut_by_a_dying_connection_is_sent_again_whole(lab: Provisione
         assert cut and cut[0] < big.stat().st_size
         assert remote.sha256(target) == sha256_file(big)
         assert remote.run(["sh", "-c", f"ls {target}.partial-* 2>/dev/null | wc -l"]).out.strip() == "0"
+    finally:
+        remote.close()
+
+
+def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Provisioned,
+                                                                       tmp_path: Path) -> None:
+    """`xenlab deploy` over real SSH, Ctrl-C while the kernel is on its way, then the same deploy
+    again. This host has no Xen, so the rerun ends at `xl create`: after the whole upload."""
+    from lab.remote import Remote, sha256_file
+    from lab.state import LabState
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".xenlab").symlink_to(lab.state)
+    LabState(ssh={"host": lab.target.host, "port": lab.target.port, "user": lab.target.user,
+                  "identity": str(lab.target.identity)}).save(lab.state)
+    name = f"big{tmp_path.name[-6:].replace('_', '')}".lower()
+    kernel = work / "big.xen"
+    kernel.write_bytes(os.urandom(256 << 20))
+    (work / "big.xl").write_text(f"name = '{name}'\ntype = 'pv'\nkernel = 'big.xen'\nmemory = 64\n"
+                                 "vif = [ 'bridge=br0' ]\n")
+    uploaded = f"/var/lib/xenlab/domains/{name}/big.xen"
+    env = {**os.environ, "NO_COLOR": "1"}
+    remote = Remote(lab.ssh, lab.target)
+    try:
+        proc = subprocess.Popen(["xenlab", "deploy", "big.xl"], cwd=work, env=env,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "upload" in line:
+                break
+        deadline = time.monotonic() + 60
+        partial = ""
+        while time.monotonic() < deadline and not partial:  # wait until bytes are arriving
+            partial = remote.run(["sh", "-c", f"find {uploaded}.partial-* -size +1M 2>/dev/null"],
+                                 check=False).out.strip()
+        assert partial, "the upload never started"
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 130 and "Traceback" not in rest, rest
+        assert remote.run(["test", "-e", uploaded], check=False).rc == 1  # nothing under the real name
+
+        again = subprocess.run(["xenlab", "deploy", "big.xl"], cwd=work, env=env, capture_output=True,
+                               text=True, timeout=600)
+        assert again.returncode == 1 and f"xl create {name} failed" in again.stderr, again.stderr
+        assert remote.sha256(uploaded) == sha256_file(kernel)
     finally:
         remote.close()

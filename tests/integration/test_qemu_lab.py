@@ -142,7 +142,7 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("auth") / "auth_service"
     shutil.copytree(ROOT / "examples" / "auth_service", d)
-    r = subprocess.run(["python3", str(d / "build_guest.py"), str(d)], capture_output=True, text=True)
+    r = subprocess.run(["make", "-C", str(ROOT), "guest", f"GUEST_DIR={d}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return d
 
@@ -151,6 +151,12 @@ def deploy(lab: Lab, xl: Path, *args: str) -> dict[str, object]:
     r = lab.run("deploy", str(xl), "--json", *args, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def named_copy(guest: Path, name: str) -> Path:
+    xl = guest / f"{name}.xl"
+    xl.write_text((guest / "auth_service.xl").read_text().replace("'auth_service'", f"'{name}'"))
+    return xl
 
 
 def http(lab: Lab, ip: str, query: str) -> tuple[int, str]:
@@ -193,11 +199,7 @@ def test_a_truncated_upload_is_never_trusted(lab: Lab, guest: Path) -> None:
 
 
 def test_two_more_guests_at_once_get_distinct_leases(lab: Lab, guest: Path) -> None:
-    xls = []
-    for n in (2, 3):
-        xl = guest / f"auth{n}.xl"
-        xl.write_text((guest / "auth_service.xl").read_text().replace("'auth_service'", f"'auth{n}'"))
-        xls.append(xl)
+    xls = [named_copy(guest, name) for name in ("auth2", "auth3")]
     t = time.monotonic()
     procs = [subprocess.Popen(["xenlab", "deploy", str(x), "--json", "--probe", "tcp:8088"], cwd=lab.dir,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for x in xls]
@@ -252,8 +254,26 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(lab: Lab, guest: Path, tmp_pa
     assert lab.remote().run("test -e /") .rc == 0  # the lab host's / is, of course, still there
 
 
+def test_fixed_ip_is_served_and_the_console_log_readable(lab: Lab, guest: Path) -> None:
+    out = deploy(lab, named_copy(guest, "auth4"), "--ip", "192.168.77.199", "--probe", "tcp:8088")
+    assert out["ip"] == "192.168.77.199"
+    assert http(lab, "192.168.77.199", "user=john&password=password1") == (200, "hello john!")
+    log = lab.run("console", "--log", "auth4")
+    assert log.returncode == 0 and "AUTH: users: alice john" in log.stdout, log.stderr
+
+
+def test_a_guest_that_never_answers_is_destroyed_not_left_half_deployed(lab: Lab, guest: Path) -> None:
+    r = lab.run("deploy", str(named_copy(guest, "auth5")), "--probe", "tcp:9", "--timeout", "60")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 1 and len(errors) == 1, r.stderr
+    assert "does not answer on tcp:9" in errors[0] and "auth5 destroyed" in errors[0]
+    assert "hint: console:" in r.stderr  # the diagnosis names what it saw
+    assert "auth5" not in lab.remote().check_output("sudo xl list")
+    assert "auth5" not in json.loads((lab.state / "state.json").read_text())["domains"]
+
+
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
-    for name in ("auth_service", "auth2"):
+    for name in ("auth_service", "auth2", "auth4"):
         r = lab.run("destroy", name)
         assert r.returncode == 0, r.stderr
     r = lab.run("destroy", "auth3")  # already gone: a clear error
