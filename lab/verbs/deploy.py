@@ -205,7 +205,7 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
         ip = _wait_until_up(remote, name, mac, before, config, probe, lease_timeout, phases)
     except BaseException as exc:
         # Whatever stopped it (xl's own error, a timeout, Ctrl-C, a lost connection), no domain is
-        # left half-deployed; its console log stays for `xenlab console --log NAME`.
+        # left half-deployed: the diagnosis in the error is what remains.
         with contextlib.suppress(Exception):
             remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
         state = LabState.load(state_dir)  # a --replace'd guest of that name is gone as well
