@@ -246,3 +246,10 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
         assert remote.sha256(uploaded) == sha256_file(kernel)
     finally:
         remote.close()
+
+
+def test_guest_consoles_are_logged(remote) -> None:  # type: ignore[no-untyped-def]
+    # Debian's /etc/init.d/xen reads /etc/default/xen; xencommons is not read on Debian.
+    assert 'XENCONSOLED_ARGS="--log=guest --log-dir=/var/log/xen/console"' in \
+        remote.file("/etc/default/xen").content_string
+    assert remote.file("/var/log/xen/console").is_directory

@@ -254,10 +254,12 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(lab: Lab, guest: Path, tmp_pa
     assert lab.remote().run("test -e /") .rc == 0  # the lab host's / is, of course, still there
 
 
-def test_fixed_ip_is_the_address_served(lab: Lab, guest: Path) -> None:
+def test_fixed_ip_is_served_and_the_console_log_readable(lab: Lab, guest: Path) -> None:
     out = deploy(lab, named_copy(guest, "auth4"), "--ip", "192.168.77.199", "--probe", "tcp:8088")
     assert out["ip"] == "192.168.77.199"
     assert http(lab, "192.168.77.199", "user=john&password=password1") == (200, "hello john!")
+    log = lab.run("console", "--log", "auth4")
+    assert log.returncode == 0 and "AUTH: users: alice john" in log.stdout, log.stderr
 
 
 def test_a_guest_that_never_answers_is_destroyed_not_left_half_deployed(lab: Lab, guest: Path) -> None:
