@@ -191,11 +191,12 @@ def console_cmd(name: str, log: bool) -> None:
 
     from lab.errors import die
     from lab.ssh import SshFiles
+    from lab.verbs.deploy import console_log
 
     files = SshFiles.in_dir(_state_dir(_config()))
     if not files.config.exists():
         die("no lab here yet", hint="`xenlab up` first")
-    remote = (["sudo", "-n", "cat", f"/var/log/xen/console/guest-{name}.log"] if log
+    remote = (["sudo", "-n", "cat", console_log(name)] if log
               else ["sudo", "-n", "xl", "console", name])
     argv = [*files.ssh_argv()[:-1], *([] if log else ["-t"]), files.ssh_argv()[-1],
             shlex.join(remote)]

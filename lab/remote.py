@@ -49,6 +49,10 @@ class Remote:
     def close(self) -> None:
         self.client.close()
 
+    def _connected(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and bool(transport.is_active())
+
     def _channel(self, timeout: float) -> Any:
         """A fresh session channel; a transport that died between commands (paramiko's
         intermittent "Mismatched MAC" over slow links) is replaced once: nothing ran on it yet."""
@@ -56,10 +60,9 @@ class Remote:
 
         for attempt in (1, 2):
             try:
-                transport = self.client.get_transport()
-                if transport is None or not transport.is_active():
+                if not self._connected():
                     raise paramiko.SSHException("SSH session not active")
-                channel = transport.open_session(timeout=timeout)
+                channel = self.client.get_transport().open_session(timeout=timeout)
                 channel.settimeout(timeout)
                 return channel
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -87,8 +90,7 @@ class Remote:
                 out = stdout.read().decode(errors="replace")
                 err = stderr.read().decode(errors="replace")
                 rc = channel.recv_exit_status()
-                transport = channel.get_transport()
-                if rc == -1 and (transport is None or not transport.is_active()):
+                if rc == -1 and not self._connected():
                     # paramiko ends the streams quietly when the connection drops: no exit status
                     raise EOFError("the connection closed before the command finished")
                 break
@@ -143,8 +145,7 @@ class Remote:
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 with contextlib.suppress(Exception):
                     sftp.remove(partial)
-                transport = self.client.get_transport()
-                if transport is not None and transport.is_active():  # SFTP said no: not the link
+                if self._connected():  # SFTP said no: not the link
                     die(f"{what} on the lab host failed: {exc}")
                 if attempt == 2:
                     die(f"{LOST} while {what}: {exc}", hint=RERUN)

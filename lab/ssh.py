@@ -9,6 +9,7 @@ that every connection, from every tool, refuses a different key.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import shlex
@@ -139,15 +140,19 @@ def read_pinned(files: SshFiles, target: SshTarget) -> str | None:
     return None
 
 
-def connect(files: SshFiles, target: SshTarget) -> paramiko.SSHClient:
-    """A paramiko client that accepts only the pinned host key."""
+@functools.cache
+def _quiet_paramiko() -> None:
+    """paramiko's transport thread logs its own tracebacks; xenlab reports failures itself."""
     import logging
 
-    import paramiko
-
-    # paramiko's transport thread logs its own tracebacks; xenlab reports failures itself.
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
+
+def connect(files: SshFiles, target: SshTarget) -> paramiko.SSHClient:
+    """A paramiko client that accepts only the pinned host key."""
+    import paramiko
+
+    _quiet_paramiko()
     client = paramiko.SSHClient()
     client.load_host_keys(str(files.known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -28,6 +28,7 @@ from lab.xl.syntax import XlFile, quote
 DOMAINS_DIR = "/var/lib/xenlab/domains"
 LEASES = "/var/lib/misc/dnsmasq.leases"
 HOSTS_DIR = "/etc/xenlab/dhcp-hosts"  # lab_dhcp_hostsdir
+CONSOLE_LOGS = "/var/log/xen/console"  # xen_hypervisor_console_log_dir
 
 # Probe from the lab host: it is on the lab bridge whatever the user's side looks like.
 _PROBE = """
@@ -47,6 +48,11 @@ except OSError as e:
     print("down", e)
     sys.exit(1)
 """
+
+
+def console_log(name: str) -> str:
+    """Where xenconsoled keeps the lab host's log of domain name's console."""
+    return f"{CONSOLE_LOGS}/guest-{name}.log"
 
 
 def guest_mac(name: str) -> str:
@@ -267,7 +273,7 @@ def _lease(remote: Remote, mac: str) -> tuple[int, str] | None:
 def _diagnose(remote: Remote, name: str, mac: str, config: LabConfig) -> str:
     """Why a guest is not reachable: its console, its vif on the bridge, dnsmasq's view of it."""
     facts = []
-    console = remote.run(["tail", "-n", "5", f"/var/log/xen/console/guest-{name}.log"],
+    console = remote.run(["tail", "-n", "5", console_log(name)],
                          sudo=True, check=False).out.strip()
     facts.append(f"console: {' | '.join(console.splitlines()) or 'no console log'}")
     domid = remote.run(["xl", "domid", name], sudo=True, check=False).out.strip()
