@@ -95,6 +95,7 @@ class Remote:
                     raise EOFError("the connection closed before the command finished")
                 break
             except (paramiko.SSHException, EOFError, OSError) as exc:
+                _stop_if_interrupted(exc)
                 if attempt == 2 or not idempotent:
                     die(f"{LOST} while running {argv[0]}: {exc}", hint=RERUN)
                 ui.detail(f"running {argv[0]} again after: {exc}")
@@ -143,9 +144,12 @@ class Remote:
                 sftp.posix_rename(partial, remote)
                 return
             except (paramiko.SSHException, EOFError, OSError) as exc:
+                _stop_if_interrupted(exc)
                 with contextlib.suppress(Exception):
                     sftp.remove(partial)
-                if self._connected():  # SFTP said no: not the link
+                # SFTP's refusals are plain OSErrors on an open channel; EOFError and SSHException
+                # are the link, even before the transport thread has noticed it is gone.
+                if isinstance(exc, OSError) and not sftp.get_channel().closed and self._connected():
                     die(f"{what} on the lab host failed: {exc}")
                 if attempt == 2:
                     die(f"{LOST} while {what}: {exc}", hint=RERUN)
@@ -153,6 +157,17 @@ class Remote:
             finally:
                 with contextlib.suppress(Exception):
                     sftp.close()
+
+
+def _stop_if_interrupted(exc: BaseException) -> None:
+    """A Ctrl-C can land between paramiko writing half a packet and the rest: paramiko's cleanup
+    on the way out (closing the remote file) then fails on the broken stream, and that error hides
+    the KeyboardInterrupt as its context. The user asked to stop, so stop; never retry."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
+        cause = cause.__context__
 
 
 def sha256_file(path: Path) -> str:

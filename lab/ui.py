@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ def console() -> Console:
             stderr=True,
             no_color=not colour_enabled(),
             highlight=False,
-            force_terminal=None if colour_enabled() else False,
+            force_terminal=None if sys.stderr.isatty() else False,  # NO_COLOR: no colour, still live
         )
     return _console
 
@@ -100,6 +100,29 @@ def error(message: str, hint: str | None) -> None:
     sys.stderr.write(f"{red}error:{reset} {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
+
+
+@contextlib.contextmanager
+def transfer(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for bytes on their way, fed by a callback(done, total); on a terminal only
+    (a log gets the one-line summary the caller prints after)."""
+    if settings.json or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (TextColumn("  " * settings.depth + "{task.description}"), BarColumn(),
+               DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console(), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
 
 
 class _QuietStatus:

@@ -165,13 +165,20 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
     directory = f"{DOMAINS_DIR}/{name}"
     user = remote.run(["id", "-un"]).out.strip()
     remote.run(["install", "-d", "-m", "0755", "-o", user, directory], sudo=True, what="mkdir")
+    # What an interrupted deploy left half-sent; never trusted, only in the way.
+    remote.run(["find", directory, "-maxdepth", "1", "-name", "*.partial-*", "-delete"],
+               what="removing partial uploads")
     sent = 0
     with ui.step("upload", phases, "upload"):
         for fname, path in local.items():
             size = path.stat().st_size
-            done = remote.put(path, f"{directory}/{fname}")
+            start = time.monotonic()
+            with ui.transfer(fname, size) as progress:
+                done = remote.put(path, f"{directory}/{fname}", progress)
             sent += done
-            ui.info(f"{fname}: {'sent ' + str(size) + ' bytes' if done else 'unchanged, not sent'}")
+            took = time.monotonic() - start
+            ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
+                    if done else f"{fname}: unchanged, not sent")
 
     mac = guest_mac(name)
     lab_doc = doc

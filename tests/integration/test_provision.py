@@ -7,6 +7,7 @@ with the QEMU provider.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -244,8 +245,33 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
                                text=True, timeout=600)
         assert again.returncode == 1 and f"xl create {name} failed" in again.stderr, again.stderr
         assert remote.sha256(uploaded) == sha256_file(kernel)
+        assert not remote.run(["find", str(Path(uploaded).parent), "-name", "*.partial-*"]).out
     finally:
         remote.close()
+
+
+def test_uploads_show_a_progress_bar_on_a_terminal(lab: Provisioned, tmp_path: Path) -> None:
+    """On a terminal the upload is a live bar with bytes and speed (NO_COLOR takes the colour, not
+    the bar); the log line follows it."""
+    import pty
+
+    (tmp_path / ".xenlab").symlink_to(lab.state)
+    (tmp_path / "bar.xen").write_bytes(os.urandom(64 << 20))
+    (tmp_path / "bar.xl").write_text("name = 'bar'\ntype = 'pv'\nkernel = 'bar.xen'\nmemory = 64\n")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(["xenlab", "deploy", "bar.xl"], cwd=tmp_path, stdin=follower,
+                            stdout=follower, stderr=follower,
+                            env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"})
+    os.close(follower)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the last writer is gone
+        while chunk := os.read(leader, 65536):
+            screen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 1  # no Xen on this host: it ends at `xl create`
+    text = screen.decode(errors="replace")
+    assert "MB/s" in text and "/67.1 MB" in text, text  # rich's DownloadColumn: done/total
+    assert "bar.xen: sent 67108864 bytes in" in text, text
 
 
 def test_guest_consoles_are_logged(remote) -> None:  # type: ignore[no-untyped-def]
