@@ -66,6 +66,7 @@ class Remote:
                 channel.settimeout(timeout)
                 return channel
             except (paramiko.SSHException, EOFError, OSError) as exc:
+                _stop_if_interrupted(exc)
                 if attempt == 2:
                     die(f"{LOST}: {exc}", hint=RERUN)
                 ui.detail(f"reconnecting to the lab host after: {exc}")
