@@ -139,20 +139,25 @@ class _QuietStatus:
 
 
 def live_status(text: str) -> Any:
-    """A one-line spinner with text that can be updated; silent when not on a terminal."""
+    """A spinner line with the time elapsed and a text that can be updated; silent when not on
+    a terminal (the steps around it say what happened)."""
     if settings.json or not sys.stderr.isatty():
         return _QuietStatus()
-    status = console().status(text)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("  " * settings.depth), SpinnerColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=console(), transient=True)
+    task = progress.add_task(text, total=None)
 
     class _Status:
         def __enter__(self) -> _Status:
-            status.__enter__()
+            progress.__enter__()
             return self
 
         def __exit__(self, *exc: object) -> None:
-            status.__exit__(None, None, None)
+            progress.__exit__(None, None, None)
 
         def update(self, new: str) -> None:
-            status.update(new)
+            progress.update(task, description=new)
 
     return _Status()

@@ -13,7 +13,7 @@ import pytest
 
 from lab import qemu_image
 from lab.config import LabConfig
-from lab.providers.qemu import TCG_CPU, Qemu
+from lab.providers.qemu import TCG_CPU, Qemu, console_tail
 
 needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="apt-get install qemu-utils")
 
@@ -87,3 +87,21 @@ def test_recipe_change_changes_the_cache_key(monkeypatch: pytest.MonkeyPatch) ->
     before = qemu_image.recipe_key()
     monkeypatch.setattr(qemu_image, "LATE_PACKAGES", [*qemu_image.LATE_PACKAGES, "htop"])
     assert qemu_image.recipe_key() != before
+
+
+def test_the_boot_status_shows_the_consoles_last_readable_line(tmp_path: Path) -> None:
+    # As QEMU's serial log has it: GRUB paints its menu with escape sequences, Linux ends its
+    # lines with \r\n, and the file is mid-line while the VM writes.
+    log = tmp_path / "console.log"
+    assert console_tail(log) == ""  # not there yet: QEMU has not opened it
+    log.write_bytes(b"\x1b[H\x1b[J\x1b[1;1H\x1b[?25l\x1b[m\x1b[2;24HGNU GRUB  version 2.06\r\n"
+                    b"\x1b[5;78H\x1b[22;1H   The highlighted entry will be executed automatically"
+                    b" in 0s.  \x1b[5;78H\x1b[?25h\x1b[H\x1b[J")
+    assert console_tail(log) == "The highlighted entry will be executed automatically in 0s."
+    with log.open("ab") as f:
+        f.write(b"".join(b"[    0.%06d] filler line %d\r\n" % (i, i) for i in range(500)))
+        f.write(b"[    3.141592] Run /init as init process\r\n\x1b[0m\r\n[    3.2")
+    assert console_tail(log) == "[    3.2"
+    assert console_tail(log, width=20) == "[    3.2"
+    log.write_bytes(b"x" * 9000 + b"\r\nxenlab login: ")
+    assert console_tail(log, width=10) == "xenlab log"

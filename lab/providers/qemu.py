@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +36,23 @@ TCG_CPU = "qemu64,+svm,+npt"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
 HALT_TIMEOUT = 90
+
+
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-Z\\-_])")
+
+
+def console_tail(path: Path, width: int = 72) -> str:
+    """The serial console's last readable line, for the boot status: GRUB, Xen and Linux paint
+    with escape sequences and carriage returns, and the log is never read whole."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = (line.strip() for line in re.split(r"[\r\n]+", _ESCAPES.sub("", tail)))
+    readable = [line for line in lines if line and line.isprintable()]
+    return readable[-1][:width] if readable else ""
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -242,14 +260,17 @@ class Qemu:
 
     def wait_for_ssh(self, port: int, timeout: float = BOOT_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pid() is None:
-                die("the lab VM stopped while booting", hint=f"see the console: {self.console}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 3) as s:
-                s.settimeout(5)
-                if s.recv(16).startswith(b"SSH-"):
-                    return
-            time.sleep(2)
+        with ui.live_status("booting") as status:
+            while time.monotonic() < deadline:
+                if self.pid() is None:
+                    die("the lab VM stopped while booting", hint=f"see the console: {self.console}")
+                with contextlib.suppress(OSError), \
+                        socket.create_connection(("127.0.0.1", port), 3) as s:
+                    s.settimeout(5)
+                    if s.recv(16).startswith(b"SSH-"):
+                        return
+                status.update(f"console: {console_tail(self.console)}")
+                time.sleep(2)
         die(f"the lab VM's SSH did not answer within {timeout:.0f} s",
             hint=f"see the console: {self.console}")
 

@@ -241,7 +241,8 @@ def _wait_until_up(remote: Remote, name: str, mac: str, before: tuple[int, str] 
                    phases: dict[str, float]) -> str:
     """The guest's leased address, once it answers the probe (when one is given)."""
     ip = None
-    with ui.step(f"lease for {mac}", phases, "lease"):
+    with ui.step(f"lease for {mac}", phases, "lease"), \
+            ui.live_status(f"waiting for dnsmasq to lease {mac} (up to {lease_timeout:.0f} s)"):
         deadline = time.monotonic() + lease_timeout
         while ip is None and time.monotonic() < deadline:
             lease = _lease(remote, mac)
@@ -254,7 +255,8 @@ def _wait_until_up(remote: Remote, name: str, mac: str, before: tuple[int, str] 
                 hint=_diagnose(remote, name, mac, config))
 
     if probe is not None:
-        with ui.step(f"probe {probe.kind}:{probe.port}", phases, "probe"):
+        with ui.step(f"probe {probe.kind}:{probe.port}", phases, "probe"), \
+                ui.live_status(f"waiting for {ip} to answer on {probe.kind}:{probe.port}"):
             deadline = time.monotonic() + lease_timeout
             while True:
                 r = remote.run(["python3", "-c", _PROBE, probe.kind, ip, str(probe.port), probe.path],
