@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import os
 import shlex
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,12 @@ class Remote:
 
     def close(self) -> None:
         self.client.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _connected(self) -> bool:
         transport = self.client.get_transport()
@@ -121,29 +129,44 @@ class Remote:
         a truncated file under the real name. Returns the bytes sent (0 when already there)."""
         if self.sha256(remote) == sha256_file(local):
             return 0
-        self._transfer(remote, f"uploading {local.name}",
-                       lambda sftp, partial: sftp.put(str(local), partial, callback=progress))
+
+        def send(sftp: Any, partial: str, checkpoint: Callable[[], None]) -> None:
+            def each_chunk(done: int, total: int) -> None:
+                checkpoint()
+                if progress is not None:
+                    progress(done, total)
+
+            sftp.put(str(local), partial, callback=each_chunk)
+
+        self._transfer(remote, f"uploading {local.name}", send)
         return local.stat().st_size
 
     def write_text(self, remote: str, text: str) -> None:
-        def write(sftp: Any, partial: str) -> None:
+        def write(sftp: Any, partial: str, checkpoint: Callable[[], None]) -> None:
             with sftp.open(partial, "w") as f:
                 f.write(text)
 
         self._transfer(remote, f"writing {remote}", write)
 
-    def _transfer(self, remote: str, what: str, send: Callable[[Any, str], None]) -> None:
+    def _transfer(self, remote: str, what: str,
+                  send: Callable[[Any, str, Callable[[], None]], None]) -> None:
         """send() into a temporary name, renamed into place; a transfer cut by a dying connection
-        starts over once on a fresh one (it is whole-file, so repeating it is safe)."""
+        starts over once on a fresh one (it is whole-file, so repeating it is safe). send() calls
+        the checkpoint between chunks: that is where a Ctrl-C takes effect."""
         import paramiko
 
         partial = f"{remote}.partial-{os.getpid()}"
         for attempt in (1, 2):
             sftp = self._sftp()
             try:
-                send(sftp, partial)
-                sftp.posix_rename(partial, remote)
+                with _HeldInterrupt() as held:
+                    send(sftp, partial, held.checkpoint)
+                    sftp.posix_rename(partial, remote)
                 return
+            except KeyboardInterrupt:
+                with contextlib.suppress(Exception):
+                    sftp.remove(partial)
+                raise
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 _stop_if_interrupted(exc)
                 with contextlib.suppress(Exception):
@@ -158,6 +181,37 @@ class Remote:
             finally:
                 with contextlib.suppress(Exception):
                     sftp.close()
+
+
+class _HeldInterrupt:
+    """Ctrl-C held until the next checkpoint between two SFTP writes. Raised in the middle of one,
+    it leaves a packet half-sent: the server waits for the rest, and the SFTP close on the way out
+    waits for an answer that never comes (a hang, seen in CI). A second Ctrl-C is not held: a
+    transfer stuck on a dead link must still be stoppable."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _HeldInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum: int, frame: object) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def checkpoint(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if kind is None:
+            self.checkpoint()
 
 
 def _stop_if_interrupted(exc: BaseException) -> None:
