@@ -60,17 +60,19 @@ def _state_dir(resolved: Any) -> Path:
 @cli.command("up")
 @_lab_flags
 @_json_option
+@click.option("--provision", is_flag=True,
+              help="Run Ansible even when the lab is converged (it is skipped otherwise).")
 @click.option("--skip-tags", default="", hidden=True,
               help="Ansible tags to skip (comma-separated), for development.")
-def up_cmd(provider: str | None, as_json: bool, skip_tags: str) -> None:
-    """Build the lab VM and make it a Xen lab host (rerun: converge, change nothing)."""
+def up_cmd(provider: str | None, as_json: bool, provision: bool, skip_tags: str) -> None:
+    """Build the lab VM and make it a Xen lab host; on a converged lab, only prove it still is."""
     from lab import ui
     from lab.verbs.up import up
 
     _setup_json(as_json)
     resolved = _config(provider=provider)
     result = up(resolved.config, _state_dir(resolved),
-                skip_tags=tuple(t for t in skip_tags.split(",") if t))
+                skip_tags=tuple(t for t in skip_tags.split(",") if t), force=provision)
     if as_json:
         ui.emit_json(result.to_json())
 

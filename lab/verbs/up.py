@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import providers, ui
+from lab import converged, providers, ui
 from lab.config import LabConfig
-from lab.playbook import Outcome, provision
+from lab.playbook import Outcome, lab_vars, provision
+from lab.remote import Remote
 from lab.ssh import SshFiles, write_files
 from lab.state import LabState
 
@@ -17,15 +18,19 @@ class UpResult:
     provider: str
     ssh_config: str
     outcome: Outcome
+    drift: list[str]  # why Ansible ran; empty when the lab was converged and it did not
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
+        ansible = {k: v for k, v in asdict(self.outcome).items() if k != "failures"}
         return {"provider": self.provider, "ssh_config": self.ssh_config,
-                "ansible": {k: v for k, v in asdict(self.outcome).items() if k != "failures"},
+                "ansible": {"ran": bool(self.drift), **ansible}, "drift": self.drift,
                 "phases_s": {k: round(v, 1) for k, v in self.phases.items()}}
 
 
-def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = ()) -> UpResult:
+def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
+       force: bool = False) -> UpResult:
+    """force: run Ansible even on a lab that is converged (the proof that it changes nothing)."""
     state = LabState.load(state_dir)
     name = providers.choose(config, state.provider)
     provider = providers.get(name, config, state_dir)
@@ -40,13 +45,30 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = ()) -> U
     state.ssh = {"host": target.host, "port": target.port, "user": target.user,
                  "identity": str(target.identity)}
     state.save(state_dir)
+    facts = provider.facts()
+    stamp = converged.fingerprint(lab_vars(config, facts), skip_tags)
+    outcome = Outcome()
     with ui.step("Provisioning (Ansible)", phases, "provision"):
-        outcome = provision(state_dir, ssh, config, provider.facts(), skip_tags=skip_tags)
+        with Remote.open(state_dir) as remote:
+            drift = ["asked for (--provision)"] if force else converged.drift(
+                remote, config, stamp, xen="xen_reboot" not in skip_tags)
+            if drift:
+                converged.forget(remote)
+        if drift:
+            ui.info(f"Ansible runs: {'; '.join(drift)}")
+            outcome = provision(state_dir, ssh, config, facts, skip_tags=skip_tags)
+            with Remote.open(state_dir) as remote:  # a fresh connection: the run may have rebooted
+                converged.record(remote, stamp)
+        else:
+            ui.info("converged: nothing changed or drifted since the last run, Ansible not needed "
+                    "(`xenlab up --provision` runs it anyway)")
     phases.update({f"vm.{k}": v for k, v in provider.timings.items()})
     reboot = outcome.task_seconds.get("xen_hypervisor : Reboot into Xen")
     if reboot is not None:
         phases["provision.reboot_into_xen"] = reboot
     state.provisioned = True
     state.save(state_dir)
-    ui.info(f"lab ready: {outcome.summary()}; ssh: ssh -F {ssh.config} xenlab")
-    return UpResult(name, str(ssh.config), outcome, phases)
+    ui.info(f"lab ready: {outcome.summary() if drift else 'converged'}; "
+            f"ssh: ssh -F {ssh.config} xenlab")
+    return UpResult(name, str(ssh.config), outcome, drift, phases)
+

@@ -46,9 +46,9 @@ class Lab:
                            timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
         return r
 
-    def up(self, label: str) -> dict[str, object]:
+    def up(self, label: str, *args: str) -> dict[str, object]:
         t = time.monotonic()
-        r = self.run("up", "--json")
+        r = self.run("up", "--json", *args)
         self.timings[label] = round(time.monotonic() - t, 1)
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)  # type: ignore[no-any-return]
@@ -108,8 +108,15 @@ def test_user_side_gets_a_lease(lab: Lab) -> None:
     assert router == "192.168.77.2"
 
 
-def test_second_up_changes_nothing(lab: Lab) -> None:
+def test_second_up_finds_the_lab_converged_and_skips_ansible(lab: Lab) -> None:
     result = lab.up("second_up_no_change")
+    assert result["ansible"]["ran"] is False and result["drift"] == [], result  # type: ignore[index]
+
+
+def test_provision_on_a_converged_lab_changes_nothing(lab: Lab) -> None:
+    """The proof behind the skip: the whole playbook on real Xen dom0 finds nothing to do."""
+    result = lab.up("second_up_forced_ansible", "--provision")
+    assert result["ansible"]["ran"] is True, result  # type: ignore[index]
     assert result["ansible"]["changed"] == 0, result  # type: ignore[index]
 
 
@@ -119,7 +126,9 @@ def test_halt_then_up_brings_the_same_lab_back(lab: Lab) -> None:
     r = lab.run("halt", timeout=600)
     assert r.returncode == 0, r.stderr
     assert json.loads(lab.run("status", "--json").stdout)["state"] == "stopped"
-    lab.up("up_after_halt")
+    result = lab.up("up_after_halt")
+    # Everything the roles set up came back with the boot itself: nothing for Ansible to do.
+    assert result["drift"] == [], result
     remote = lab.remote()
     assert remote.file("/root/marker").content_string.strip() == marker
     assert remote.file("/sys/hypervisor/type").content_string.strip() == "xen"
@@ -131,7 +140,8 @@ def test_killed_qemu_is_reported_and_up_recovers(lab: Lab) -> None:
     assert not running(pid)
     status = json.loads(lab.run("status", "--json").stdout)
     assert status["state"] == "crashed", status
-    lab.up("up_after_kill")
+    result = lab.up("up_after_kill")
+    assert result["drift"] == [], result
     assert "Domain-0" in lab.remote().check_output("xl list")
 
 
@@ -260,6 +270,36 @@ def test_fixed_ip_is_served_and_the_console_log_readable(lab: Lab, guest: Path) 
     assert http(lab, "192.168.77.199", "user=john&password=password1") == (200, "hello john!")
     log = lab.run("console", "--log", "auth4")
     assert log.returncode == 0 and "AUTH: users: alice john" in log.stdout, log.stderr
+
+
+def test_console_is_interactive_and_ctrl_bracket_leaves(lab: Lab) -> None:
+    """`xenlab console` through a terminal, as a person uses it: a typed line reaches the guest
+    (its init echoes it back as a log line), and Ctrl-] detaches with exit 0."""
+    import pty
+    import select
+
+    token = secrets.token_hex(4)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(["xenlab", "console", "auth4"], cwd=lab.dir, stdin=follower,
+                            stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    seen, deadline, next_send = b"", time.monotonic() + 90, 0.0
+    try:
+        while f"AUTH: console: {token}".encode() not in seen and time.monotonic() < deadline:
+            if time.monotonic() > next_send:  # until it arrives: attaching takes a moment
+                os.write(leader, f"{token}\r".encode())
+                next_send = time.monotonic() + 5
+            if select.select([leader], [], [], 1)[0]:
+                with contextlib.suppress(OSError):
+                    seen += os.read(leader, 65536)
+        assert f"AUTH: console: {token}".encode() in seen, seen[-2000:]
+        os.write(leader, b"\x1d")  # Ctrl-]
+        assert proc.wait(timeout=30) == 0, seen[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
 
 
 def test_a_guest_that_never_answers_is_destroyed_not_left_half_deployed(lab: Lab, guest: Path) -> None:
