@@ -23,6 +23,8 @@ MARKER = "/var/lib/xenlab/converged"
 _PROBE = r"""
 fingerprint=$1 bridge=$2 address=$3 nat=$4 xen=$5 recorded=$(cat "$6" 2>/dev/null)
 if [ -z "$recorded" ]; then echo "no record of a complete provisioning run"; exit 0; fi
+# sshd answers before the boot has finished (dnsmasq, the Xen daemons): judge the settled host.
+timeout 300 systemctl is-system-running --wait >/dev/null 2>&1
 [ "$recorded" = "$fingerprint" ] ||
   echo "the playbook, the roles or the lab settings changed since the last provisioning"
 if [ "$xen" = 1 ]; then
@@ -60,7 +62,7 @@ def drift(remote: Remote, config: LabConfig, stamp: str, xen: bool) -> list[str]
     """How the host differs from a converged lab with this fingerprint; empty when it does not."""
     r = remote.run(["sh", "-c", _PROBE, "sh", stamp, config.bridge, config.lab_ip,
                     "1" if config.nat else "0", "1" if xen else "0", MARKER],
-                   sudo=True, check=False, what="checking the lab host")
+                   sudo=True, check=False, timeout=400, what="checking the lab host")
     return [line for line in r.out.splitlines() if line.strip()]
 
 
