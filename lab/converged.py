@@ -39,7 +39,7 @@ for port in /sys/class/net/"$bridge"/brif/*; do
   nic=${port##*/}
   case $nic in vif*) continue ;; esac
   ports=$((ports + 1))
-  # Not sysfs: a bridge port always shows IFF_PROMISC there. `ip` shows the NIC's own flag.
+  # The NIC's own flag, read as lab/checks/host.py's promiscuous() reads it.
   ip -o link show dev "$nic" | grep -q '[<,]PROMISC[,>]' || echo "$nic is not promiscuous"
 done
 [ "$ports" -gt 0 ] || echo "$bridge has no port on the host-only network"
