@@ -20,6 +20,8 @@ PACKAGES=(
     # lab networking parts exercised in tests: bridge, DHCP client and server
     iproute2 dnsmasq-base udhcpc busybox-static openssh-client socat iputils-ping
     procps util-linux python3-venv make
+    # the test guests' initramfs (make guest, make unikernels)
+    cpio gzip
 )
 
 missing=()

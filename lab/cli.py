@@ -113,7 +113,7 @@ def destroy_cmd(name: str | None, provider: str | None) -> None:
     """Destroy the domain NAME on the lab; without NAME, remove the lab VM and its disk."""
     resolved = _config(provider=provider)
     if name:
-        from lab.verbs.deploy import destroy_domain
+        from lab.domain import destroy as destroy_domain
 
         destroy_domain(_state_dir(resolved), name)
         return
@@ -122,52 +122,108 @@ def destroy_cmd(name: str | None, provider: str | None) -> None:
     destroy(resolved.config, _state_dir(resolved))
 
 
+def _guest_options(f: Any) -> Any:
+    """What deploy and run share: how the file becomes a guest on the lab."""
+    options = [
+        click.option("--image", "images", multiple=True, metavar="IMG=DIR",
+                     help="Build block image IMG from DIR (fat:/tar: prefix or from the name)."),
+        click.option("--strict", is_flag=True,
+                     help="Refuse a file that needs repairs instead of repairing it."),
+        click.option("--replace", is_flag=True, help="Replace a running domain of the same name."),
+        click.option("--arg", "args", multiple=True, metavar="ARG",
+                     help="A boot argument for the unikernel (repeatable), e.g. --arg --hello=world."),
+        click.option("--static", is_flag=False, flag_value="", default=None, metavar="[IP]",
+                     help="A static address as boot arguments: a free one of the static range, "
+                          "or IP."),
+        click.option("--arg-style", "dialect", type=click.Choice(["mirage4", "mirage3"]),
+                     help="Boot-argument dialect for --static: --ipv4=A/N (mirage4) or "
+                          "ipv4=A/N (mirage3); default: from the kernel, else mirage4."),
+        click.option("--network/--no-network", default=None,
+                     help="Give the guest a vif on the lab bridge, or none; default: from the file."),
+        click.option("--sha256", metavar="HEX",
+                     help="Refuse a kernel whose sha256 differs (a binary unikernel's identity)."),
+        _json_option,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _request(file: Path, **kw: Any) -> Any:
+    from lab.verbs.deploy import Request
+
+    return Request(file, **kw)
+
+
 @cli.command("deploy")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--image", "images", multiple=True, metavar="IMG=DIR",
-              help="Build block image IMG from DIR (fat:/tar: prefix or from the name).")
-@click.option("--strict", is_flag=True, help="Refuse a file that needs repairs instead of repairing it.")
-@click.option("--replace", is_flag=True, help="Replace a running domain of the same name.")
+@_guest_options
 @click.option("--probe", help="Wait until the guest answers: tcp:PORT or http://:PORT/path.")
-@click.option("--timeout", "lease_timeout", default=180.0, show_default=True,
-              help="Seconds to wait for the lease (and again for the probe).")
-@click.option("--ip", help="A fixed address for the guest (a dnsmasq reservation for its MAC).")
+@click.option("--timeout", default=180.0, show_default=True,
+              help="Seconds to wait for the address (and again for the probe).")
+@click.option("--ip", help="A fixed DHCP address for the guest (a dnsmasq reservation for its MAC).")
 @click.option("--timings", is_flag=True, help="Print each phase's duration.")
-@_json_option
-def deploy_cmd(file: Path, images: tuple[str, ...], strict: bool, replace: bool, probe: str | None,
-               lease_timeout: float, ip: str | None, timings: bool, as_json: bool) -> None:
-    """Put the unikernel FILE.xl describes on the lab and print where it answers."""
+def deploy_cmd(file: Path, as_json: bool, timings: bool, **kw: Any) -> None:
+    """Put the unikernel FILE.xl (or MirageOS's FILE.xl.in) describes on the lab and print where
+    it answers."""
     from lab import ui
     from lab.verbs.deploy import deploy
 
     _setup_json(as_json)
     resolved = _config()
-    result = deploy(file, resolved.config, _state_dir(resolved), images, strict, replace, probe,
-                    lease_timeout, ip)
+    result = deploy(_request(file, **kw), resolved.config, _state_dir(resolved))
     if as_json:
         ui.emit_json(result.to_json())
     else:
-        click.echo(f"{result.name} {result.mac} {result.ip}")
+        click.echo(f"{result.name} {result.mac or '-'} {result.ip or '-'}")
         if timings:
             for phase, seconds in result.phases.items():
                 click.echo(f"  {phase:<8} {seconds:6.2f} s", err=True)
 
 
+@cli.command("run")
+@click.argument("file", type=click.Path(path_type=Path))
+@_guest_options
+@click.option("--timeout", default=300.0, show_default=True,
+              help="Seconds the guest may run before it is stopped (exit 124).")
+@click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
+def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, **kw: Any) -> None:
+    """Run FILE.xl's unikernel as a test: its console on stdout until it ends, then removed.
+    Exit 0 for a poweroff (a clean exit), 1 for a crash or reboot, 124 at the timeout."""
+    from lab import ui
+    from lab.verbs.run import run, write_junit
+
+    _setup_json(as_json)
+    resolved = _config()
+    outcome = run(_request(file, **kw), resolved.config, _state_dir(resolved), echo=not as_json)
+    if junit_xml:
+        write_junit(outcome, junit_xml)
+    if as_json:
+        ui.emit_json(outcome.to_json())
+    elif outcome.passed:
+        ui.info(outcome.verdict())
+    else:
+        ui.error(outcome.verdict(), "the console above is all the guest said"
+                 if outcome.ended != "timeout" else "a longer --timeout, if it is still working")
+    sys.exit(outcome.exit_code)
+
+
 @cli.command("list")
 @_json_option
 def list_cmd(as_json: bool) -> None:
-    """The domains running on the lab, with MAC and IP (the lab host is the truth)."""
+    """The domains on the lab, with MAC, address and uptime (the lab host is the truth)."""
     from lab import ui
-    from lab.verbs.deploy import list_domains
+    from lab.domain import listing
 
     _setup_json(as_json)
-    rows = list_domains(_state_dir(_config()))
+    rows = listing(_state_dir(_config()))
     if as_json:
         ui.emit_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['name']:<20} {r['state']:<7} {r['memory']:>5} MiB  {r['mac']}  "
-                   f"{r['ip'] or '-':<15} up {r['uptime_s']:.0f} s")
+        up = f"up {r['uptime_s']:.0f} s" if r["uptime_s"] is not None else ""
+        click.echo(f"{r['name']:<20} {r['state']:<8} {r['memory']:>5} MiB  {r['mac'] or '-':<17}  "
+                   f"{r['ip'] or '-':<15} {r['address']:<6} {up}")
 
 
 @cli.command("check")
@@ -188,12 +244,12 @@ def check_cmd(junit_xml: Path | None) -> None:
 @click.option("--log", is_flag=True, help="Print the captured console instead of attaching.")
 def console_cmd(name: str, log: bool) -> None:
     """Attach to domain NAME's console (Ctrl-] leaves), or print its captured log."""
-    import os
     import shlex
 
+    from lab import run
+    from lab.domain import console_log
     from lab.errors import die
     from lab.ssh import SshFiles
-    from lab.verbs.deploy import console_log
 
     files = SshFiles.in_dir(_state_dir(_config()))
     if not files.config.exists():
@@ -202,15 +258,14 @@ def console_cmd(name: str, log: bool) -> None:
               else ["sudo", "-n", "xl", "console", name])
     argv = [*files.ssh_argv()[:-1], *([] if log else ["-t"]), files.ssh_argv()[-1],
             shlex.join(remote)]
-    os.execvp(argv[0], argv)
+    run.exec_replace(argv)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh_cmd(command: tuple[str, ...]) -> None:
     """SSH into the lab host (with the pinned host key), or run COMMAND there."""
-    import os
-
+    from lab import run
     from lab.errors import die
     from lab.ssh import SshFiles
 
@@ -219,7 +274,7 @@ def ssh_cmd(command: tuple[str, ...]) -> None:
     if not files.config.exists():
         die("no lab here yet", hint="`xenlab up` first")
     argv = files.ssh_argv() + (["--", *command] if command else [])
-    os.execvp(argv[0], argv)
+    run.exec_replace(argv)
 
 
 @cli.command("config")

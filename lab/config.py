@@ -21,6 +21,7 @@ from lab.errors import bad_input
 CONFIG_FILE = "xenlab.toml"
 ENV_PREFIX = "XENLAB_"
 PROVIDERS = ("auto", "virtualbox", "qemu")
+ACCELS = ("auto", "kvm", "tcg")
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -35,6 +36,8 @@ class LabConfig:
     lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge")
     dhcp_start: str = _setting("192.168.77.3", "first address dnsmasq hands to guests")
     dhcp_end: str = _setting("192.168.77.200", "last address dnsmasq hands to guests")
+    static_start: str = _setting("192.168.77.201", "first address `deploy --static` gives out")
+    static_end: str = _setting("192.168.77.254", "last address `deploy --static` gives out")
     lease_time: str = _setting("12h", "dnsmasq lease time")
     bridge: str = _setting("br0", "the lab bridge guests' vifs join")
     nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC")
@@ -47,6 +50,7 @@ class LabConfig:
     guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
     host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
+    accel: str = _setting("auto", "QEMU: auto, kvm or tcg (auto: KVM only if a probe guest runs on it)")
 
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet, strict=False)
@@ -137,12 +141,14 @@ def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
 
     if config.provider not in PROVIDERS:
         fail("provider", f"must be one of {', '.join(PROVIDERS)}")
+    if config.accel not in ACCELS:
+        fail("accel", f"must be one of {', '.join(ACCELS)}")
     try:
         net = config.network()
     except ValueError as exc:
         fail("subnet", str(exc))
     addrs = {}
-    for name in ("host_ip", "lab_ip", "dhcp_start", "dhcp_end"):
+    for name in ("host_ip", "lab_ip", "dhcp_start", "dhcp_end", "static_start", "static_end"):
         try:
             addrs[name] = ipaddress.IPv4Address(getattr(config, name))
         except ValueError:
@@ -154,6 +160,13 @@ def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
     for name in ("host_ip", "lab_ip"):
         if addrs["dhcp_start"] <= addrs[name] <= addrs["dhcp_end"]:
             fail(name, "inside the DHCP range; dnsmasq would hand it to a guest")
+    if addrs["static_start"] > addrs["static_end"]:
+        fail("static_start", "after static_end")
+    if addrs["static_start"] <= addrs["dhcp_end"] and addrs["dhcp_start"] <= addrs["static_end"]:
+        fail("static_start", "the static range overlaps the DHCP range: an address could be given twice")
+    for name in ("host_ip", "lab_ip"):
+        if addrs["static_start"] <= addrs[name] <= addrs["static_end"]:
+            fail(name, "inside the static range; `deploy --static` would hand it to a guest")
     if addrs["host_ip"] == addrs["lab_ip"]:
         fail("lab_ip", "same as host_ip")
     if not config.bridge or len(config.bridge) > 15 or "/" in config.bridge:

@@ -15,7 +15,7 @@ from pathlib import Path
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
 from lab.errors import EXIT_USAGE, LabError
-from lab.xl import syntax
+from lab.xl import syntax, template
 from lab.xl.disk import DiskSpecError, parse_disk
 from lab.xl.model import BUILDER_TYPES, DOMAIN_NAME, GUEST_TYPES, Domain, VifSpec
 from lab.xl.syntax import XlFile, quote
@@ -35,7 +35,8 @@ RULES = {
         Rule("XL002", "missing-kernel", "the kernel file exists neither as written nor next to the .xl file"),
         Rule("XL003", "build-host-path", "an absolute build-host path that will not exist in the lab"),
         Rule("XL004", "phantom-disk", "a disk image that does not exist and that nothing will build"),
-        Rule("XL005", "no-network", "no vif at all (`vif = [ ]`): the guest would have no network"),
+        Rule("XL005", "no-network",
+             "no vif in a PV file (MirageOS 2/3 leave `vif = [ ]` to be filled in): no network"),
         Rule("XL006", "vif-bridge", "a vif not attached to the lab bridge"),
         Rule("XL007", "memory-range", "memory outside the range a unikernel lab guest needs"),
         Rule("XL008", "maxmem-below-memory", "maxmem is below memory"),
@@ -70,13 +71,21 @@ class Finding:
 @dataclass
 class Report:
     path: Path
-    original: XlFile
+    original: XlFile  # as read; for a `.xl.in` template, with its placeholders filled
     fixed: XlFile
     findings: list[Finding] = field(default_factory=list)
+    raw: str | None = None  # the file's own text, when it differs from original's (a template)
+
+    @property
+    def out_path(self) -> Path:
+        """Where `--write` puts the result: the file itself; NAME.xl beside a NAME.xl.in."""
+        if template.is_template(self.path):
+            return self.path.with_name(template.stem(self.path) + ".xl")
+        return self.path
 
     @property
     def changed(self) -> bool:
-        return self.fixed.text != self.original.text
+        return self.fixed.text != (self.original.text if self.raw is None else self.raw)
 
     @property
     def repaired(self) -> list[Finding]:
@@ -87,10 +96,10 @@ class Report:
         return [f for f in self.findings if not f.repair]
 
     def diff(self) -> str:
-        name = str(self.path)
+        before = self.original.text if self.raw is None else self.raw
         return "".join(difflib.unified_diff(
-            self.original.text.splitlines(keepends=True), self.fixed.text.splitlines(keepends=True),
-            fromfile=name, tofile=f"{name} (fixed)"))
+            before.splitlines(keepends=True), self.fixed.text.splitlines(keepends=True),
+            fromfile=str(self.path), tofile=f"{self.out_path} (fixed)"))
 
     def to_json(self) -> dict[str, object]:
         return {"path": str(self.path), "changed": self.changed,
@@ -102,6 +111,7 @@ class Context:
     xl_dir: Path
     config: LabConfig
     recipes: dict[str, Recipe]  # images that will be built, by file name
+    network: bool | None = None  # --network / --no-network; None: decided from the file
 
 
 Repair = Callable[[XlFile], XlFile]
@@ -211,6 +221,12 @@ def _disks(ctx: Context, doc: XlFile) -> Outcome:
 def _vifs(ctx: Context, doc: XlFile) -> Outcome:
     bridge = ctx.config.bridge
     specs = doc.strings("vif")
+    if ctx.network is False:
+        return NOTHING  # the lab copy gets no vif at all
+    # MirageOS >= 3.9 (PVH) writes one vif per network device, so none means the unikernel has no
+    # network device. MirageOS 2/3 (PV) wrote `vif = [ ]` for the user to fill in.
+    if not specs and Domain(doc).type == "pvh" and ctx.network is None:
+        return NOTHING
     if not specs:
         new = [f"bridge={bridge}"]
         why = "`vif = [ ]`" if specs == [] else "no `vif` line"
@@ -333,13 +349,19 @@ def lint(doc: XlFile, ctx: Context) -> tuple[XlFile, list[Finding]]:
     return doc, findings
 
 
-def fix_file(path: Path, config: LabConfig, recipes: dict[str, Recipe] | None = None) -> Report:
-    doc = syntax.read(path)
+def fix_file(path: Path, config: LabConfig, recipes: dict[str, Recipe] | None = None,
+             network: bool | None = None) -> Report:
+    raw = None
+    if template.is_template(path):
+        raw = syntax.read_text(path)
+        doc = syntax.parse(template.fill(raw, path, config), str(path))
+    else:
+        doc = syntax.read(path)
     xl_dir = path.resolve().parent
-    ctx = Context(xl_dir, config, {**mirage_recipes(xl_dir), **(recipes or {})})
+    ctx = Context(xl_dir, config, {**mirage_recipes(xl_dir), **(recipes or {})}, network)
     fixed, findings = lint(doc, ctx)
-    return Report(path, doc, fixed, findings)
+    return Report(path, doc, fixed, findings, raw)
 
 
 def write(report: Report) -> None:
-    syntax.write(report.fixed, report.path)
+    syntax.write(report.fixed, report.out_path)

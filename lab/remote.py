@@ -115,6 +115,20 @@ class Remote:
             die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
         return Result(rc, out, err)
 
+    def follow(self, argv: Sequence[str], on_line: Callable[[str], None], *,
+               sudo: bool = False) -> Follower:
+        """Start argv (a `tail -F`) on its own channel; on_line gets each stdout line as it
+        arrives, on a thread, until Follower.stop(). Never retried: a follower only reads."""
+        command = shlex.join(["sudo", "-n", *argv] if sudo else list(argv))
+        ui.detail(f"lab$ {command} (followed)")
+        channel = self._channel(30)
+        channel.settimeout(None)
+        # A terminal, so that closing the channel hangs the remote command up: a `tail -F` never
+        # ends by itself and must not outlive the follow on the lab host.
+        channel.get_pty(term="dumb", width=1000)
+        channel.exec_command(command)
+        return Follower(channel, on_line)
+
     def _sftp(self) -> Any:
         # One SFTP channel per transfer, closed after it: no channel idles beside the commands.
         self._channel(30).close()  # reconnects first if the transport died
@@ -181,6 +195,30 @@ class Remote:
             finally:
                 with contextlib.suppress(Exception):
                     sftp.close()
+
+
+class Follower:
+    def __init__(self, channel: Any, on_line: Callable[[str], None]) -> None:
+        self.channel, self.on_line = channel, on_line
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        with contextlib.suppress(Exception):  # the channel closes under us on stop(): that ends it
+            while chunk := self.channel.recv(65536):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self.on_line(line.decode(errors="replace").rstrip("\r"))
+        if buffer:
+            self.on_line(buffer.decode(errors="replace").rstrip("\r"))
+
+    def stop(self, linger: float = 0.0) -> None:
+        """Stop following, after linger seconds for output still on its way."""
+        self.thread.join(timeout=linger)
+        self.channel.close()
+        self.thread.join(timeout=5)
 
 
 class _HeldInterrupt:

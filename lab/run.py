@@ -20,7 +20,8 @@ def _argv(cmd: Cmd) -> list[str]:
     return [os.fspath(c) for c in cmd]
 
 
-def _tail(text: str, lines: int = 3) -> str:
+def tail(text: str, lines: int = 3) -> str:
+    """A command's last non-empty lines, joined for a one-line error."""
     kept = [line for line in text.strip().splitlines() if line.strip()]
     return " / ".join(kept[-lines:])
 
@@ -38,7 +39,7 @@ def run(cmd: Cmd, *, check: bool = True, env: Mapping[str, str] | None = None,
     except subprocess.TimeoutExpired:
         die(f"{what or argv[0]} did not finish within {timeout:.0f} s", hint=hint)
     if check and proc.returncode != 0:
-        reason = _tail(proc.stderr) or _tail(proc.stdout) or f"exit code {proc.returncode}"
+        reason = tail(proc.stderr) or tail(proc.stdout) or f"exit code {proc.returncode}"
         die(f"{what or shlex.join(argv)} failed: {reason}", hint=hint)
     return proc
 
@@ -78,6 +79,33 @@ def passthrough(cmd: Cmd, *, env: Mapping[str, str] | None = None) -> int:
         return subprocess.run(argv, env=_env(env)).returncode
     except FileNotFoundError:
         die(f"{argv[0]}: command not found", hint="run ./install.sh")
+
+def spawn(cmd: Cmd, *, log: Path | None = None, new_session: bool = False) -> subprocess.Popen[str]:
+    """Start a long-lived child (QEMU, the accelerator probe) without waiting for it. Its output
+    goes to log (appended) when given, else stderr is a pipe the caller reads once it exited."""
+    argv = _argv(cmd)
+    ui.detail(f"$ {shlex.join(argv)}")
+    out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=out if log else subprocess.PIPE, text=True,
+                                start_new_session=new_session)
+    except FileNotFoundError:
+        die(f"{argv[0]}: command not found", hint="run ./install.sh")
+    finally:
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+def exec_replace(cmd: Cmd) -> None:
+    """Become cmd (an interactive ssh session or console): the terminal is its from now on."""
+    argv = _argv(cmd)
+    ui.detail(f"$ {shlex.join(argv)}")
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        die(f"{argv[0]}: command not found", hint="run ./install.sh")
+
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str] | None:
     if extra is None:

@@ -1,10 +1,13 @@
-"""Build the xenlab test guest from Debian's packages (MirageOS cannot be built on these machines).
+"""Build xenlab's test guests from Debian's packages (MirageOS cannot be built on these machines).
 
     python3 examples/auth_service/build_guest.py [OUTDIR]
+    python3 examples/auth_service/build_guest.py OUTDIR --unikernel DIR
 
 Writes, next to auth_service.xl by default, the two files its build-host paths name:
   mir-auth_service.xen        Debian's Linux kernel (boots as a Xen PV or PVH guest)
   auth_service-initrd.gz      busybox initramfs: DHCP, the FAT disk, the auth service on 8088
+With --unikernel DIR (one of examples/unikernels/*), the stand-in for that unikernel instead:
+  NAME.xen and NAME-initrd.gz, with DIR/init as PID 1 (NAME is DIR's name).
 The .debs are downloaded once into ~/.cache/xenlab/guest-debs.
 """
 
@@ -45,7 +48,14 @@ def download(cache: Path, package: str) -> Path:
     return found[-1]
 
 
-def build(out: Path) -> None:
+TOOLS = {"cpio": "cpio", "gzip": "gzip", "dpkg-deb": "dpkg", "apt-get": "apt", "apt-cache": "apt"}
+
+
+def build(out: Path, init: Path | None = None, name: str = "auth_service") -> None:
+    for tool, package in TOOLS.items():
+        if not shutil.which(tool):
+            sys.exit(f"error: {tool} is not installed\nhint: apt-get install {package} "
+                     "(./install.sh installs everything the examples use)")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xenlab" / "guest-debs"
     kpkg = kernel_package()
     version = kpkg.removeprefix("linux-image-")
@@ -59,19 +69,32 @@ def build(out: Path) -> None:
         shutil.copy(t / "debs/bin/busybox", root / "bin/busybox")
         for m in MODULES:
             shutil.copy(t / f"debs/lib/modules/{version}/kernel/{m}.ko", root / "lib/modules")
-        for src, dst in (("init", "init"), ("auth-handler", "bin/auth-handler"),
-                         ("udhcpc.script", "etc/udhcpc.script")):
-            shutil.copy(HERE / "guest" / src, root / dst)
+        sources = ([(init, "init")] if init else
+                 [(HERE / "guest" / src, dst) for src, dst in (
+                     ("init", "init"), ("auth-handler", "bin/auth-handler"),
+                     ("udhcpc.script", "etc/udhcpc.script"))])
+        for src_path, dst in sources:
+            shutil.copy(src_path, root / dst)
             (root / dst).chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
         files = sh("find", ".", cwd=root)
         cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, input=files.encode(),
                               capture_output=True, check=True).stdout
         out.mkdir(parents=True, exist_ok=True)
-        initrd = out / "auth_service-initrd.gz"
+        initrd = out / f"{name}-initrd.gz"
         subprocess.run(["gzip", "-9", "-n"], input=cpio, stdout=open(initrd, "wb"), check=True)  # noqa: SIM115
-        shutil.copy(t / f"debs/boot/vmlinuz-{version}", out / "mir-auth_service.xen")
-    print(f"{out}/mir-auth_service.xen ({version}) and {initrd.name}")
+        kernel = out / ("mir-auth_service.xen" if init is None else f"{name}.xen")
+        shutil.copy(t / f"debs/boot/vmlinuz-{version}", kernel)
+    print(f"{kernel} ({version}) and {initrd.name}")
+
+
+def main(argv: list[str]) -> None:
+    out = Path(argv[0]) if argv and not argv[0].startswith("--") else HERE
+    if "--unikernel" in argv:
+        source = Path(argv[argv.index("--unikernel") + 1]).resolve()
+        build(out, source / "init", source.name)
+    else:
+        build(out)
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    main(sys.argv[1:])

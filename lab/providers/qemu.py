@@ -23,7 +23,7 @@ from lab import qemu_image, run, ui
 from lab.config import LabConfig
 from lab.errors import die
 from lab.playbook import ProviderFacts
-from lab.providers import VmStatus
+from lab.providers import VmStatus, accel
 from lab.ssh import SshTarget
 
 NAT_MAC = "52:54:00:12:34:56"
@@ -31,10 +31,18 @@ LAB_MAC = "52:54:00:77:00:02"
 # Not "max": with it (even minus SMAP, which crashes dom0 at once, and RDTSCP, which hangs PVH)
 # dom0 processes under Xen segfault now and then while guests are created (sshd "Corrupted MAC
 # on input", heap corruption in udevd); measured 1 crash in 3 two-guest create cycles with max,
-# none with qemu64. SVM + NPT are there for PVH guests (not exercised by the tests).
-TCG_CPU = "qemu64,+svm,+npt"
+# none with qemu64. On top of qemu64, what today's unikernels need from any laptop's CPU:
+# x86-64-v2 (SSSE3, SSE4.1/4.2, POPCNT) plus AES-NI and PCLMULQDQ, which mirage-crypto and nocrypto
+# use (without AES-NI a MirageOS 3 web server traps at boot on aeskeygenassist); SVM + NPT give
+# Xen `hvm hap`, which PVH guests (MirageOS 4) need. Stability: bench/bench_guest_cycles.py.
+UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4.1", "sse4.2", "popcnt", "aes", "pclmulqdq")
+TCG_CPU = ",".join(["qemu64", "+svm", "+npt", *(f"+{f}" for f in UNIKERNEL_CPU_FLAGS)])
+KVM_CPU = "host"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
+# Longest silence on the serial console while booting: Xen and dom0 under TCG print every few
+# seconds; a VM that is silent this long after the bootloader handed over is not booting.
+BOOT_STALL = 60
 HALT_TIMEOUT = 90
 
 
@@ -110,23 +118,6 @@ class Qemu:
                 die(f"only {free // 1024**2} MiB free in {self.dir}; the lab's disk needs "
                     f"{OVERLAY_MIN_FREE // 1024**2} MiB", hint="free disk space, or set state_dir")
 
-    def kvm_works(self) -> bool:
-        """Try KVM for real: /dev/kvm existing proves nothing (here it can be a module that
-        cannot run ordinary guests)."""
-        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-            return False
-        proc = subprocess.Popen(
-            ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "32", "-nodefaults",
-             "-display", "none", "-no-reboot", "-S", "-monitor", "none"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=2)
-            return False  # exited at once: KVM refused
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return True
-
     # -- process --------------------------------------------------------------------------------
     def pid(self) -> int | None:
         """QEMU's PID if it is running this lab's disk (guards against a reused PID)."""
@@ -142,7 +133,9 @@ class Qemu:
             return VmStatus("absent")
         pid = self.pid()
         if pid is not None:
-            return VmStatus("running", f"qemu pid {pid}, ssh 127.0.0.1:{self._meta().get('port')}")
+            meta = self._meta()
+            return VmStatus("running", f"qemu pid {pid}, {meta.get('accel', '?')}, "
+                                       f"ssh 127.0.0.1:{meta.get('port')}")
         if self.pidfile.exists():
             return VmStatus("crashed", "QEMU is gone without a halt (killed, or the host rebooted); "
                                        "`xenlab up` starts it again")
@@ -202,7 +195,7 @@ class Qemu:
         run.run(["ip", "link", "delete", self.tap], check=False)
 
     def command(self, port: int, accel: str) -> list[str]:
-        cpu = "host" if accel == "kvm" else TCG_CPU
+        cpu = KVM_CPU if accel == "kvm" else TCG_CPU
         return [
             "qemu-system-x86_64", "-name", "xenlab", "-accel", accel, "-cpu", cpu,
             "-smp", str(self.config.vm_cpus), "-m", str(self.config.vm_memory),
@@ -226,40 +219,53 @@ class Qemu:
         with ui.step("disk (cached base image + this lab's overlay)", self.timings, "image"):
             self._ensure_disk()
             self._ensure_keys()
-        if self.pid() is None:
+        started = self.pid() is None
+        if started:
             self.pidfile.unlink(missing_ok=True)
+            with ui.step("accelerator", self.timings, "accel"):
+                accel_name, why = accel.choose(self.config.accel, KVM_CPU)
+                ui.info(f"{accel_name}: {why}")
             self._tap_up()
             port = _free_port()
-            accel = "kvm" if self.kvm_works() else "tcg"
-            self.meta.write_text(json.dumps({"port": port, "accel": accel, "tap": self.tap}))
-            with ui.step(f"start QEMU ({accel}; console: {self.console})", self.timings, "start"):
-                log = open(self.dir / "qemu.log", "ab")  # noqa: SIM115
-                proc = subprocess.Popen(self.command(port, accel), stdout=log, stderr=log,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-                log.close()
+            self.meta.write_text(json.dumps({"port": port, "accel": accel_name, "accel_why": why,
+                                             "tap": self.tap}))
+            self.console.unlink(missing_ok=True)  # this boot's console only: the stall watch reads it
+            with ui.step(f"start QEMU ({accel_name}; console: {self.console})", self.timings, "start"):
+                proc = run.spawn(self.command(port, accel_name), log=self.dir / "qemu.log",
+                                 new_session=True)
                 self._wait_pidfile(proc)
                 self._tap_configure()
         port = int(self._meta()["port"])  # type: ignore[call-overload]
         # The host key is ours (from the seed disk): pinned before the first connection.
         target = SshTarget("127.0.0.1", port, qemu_image.USER, self.key,
                            _public_key(self.host_key.with_suffix(".pub")))
-        with ui.step("waiting for SSH (firmware, GRUB, Linux)", self.timings, "boot"):
-            self.wait_for_ssh(port)
+        try:
+            with ui.step("waiting for SSH (firmware, GRUB, Linux)", self.timings, "boot"):
+                self.wait_for_ssh(port)
+        except BaseException:
+            # A VM that never became reachable is useless and burns a core: stop what this run
+            # started (a VM that was already running before is left as it was).
+            if started:
+                ui.warn("stopping the lab VM this run started (the disk is kept; `xenlab up` "
+                        "boots it again)")
+                self._stop_process()
+            raise
         return target
 
-    def _wait_pidfile(self, proc: subprocess.Popen[bytes]) -> None:
+    def _wait_pidfile(self, proc: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                tail = (self.dir / "qemu.log").read_text(errors="replace").strip().splitlines()[-2:]
-                die(f"QEMU exited at start: {' / '.join(tail)}", hint=f"see {self.dir / 'qemu.log'}")
+                tail = run.tail((self.dir / "qemu.log").read_text(errors="replace"), 2)
+                die(f"QEMU exited at start: {tail}", hint=f"see {self.dir / 'qemu.log'}")
             if self.pid() is not None:
                 return
             time.sleep(0.2)
         die("QEMU did not start within 30 s", hint=f"see {self.dir / 'qemu.log'}")
 
-    def wait_for_ssh(self, port: int, timeout: float = BOOT_TIMEOUT) -> None:
+    def wait_for_ssh(self, port: int, timeout: float = BOOT_TIMEOUT, stall: float = BOOT_STALL) -> None:
         deadline = time.monotonic() + timeout
+        size, changed = -1, time.monotonic()
         with ui.live_status("booting") as status:
             while time.monotonic() < deadline:
                 if self.pid() is None:
@@ -269,7 +275,17 @@ class Qemu:
                     s.settimeout(5)
                     if s.recv(16).startswith(b"SSH-"):
                         return
-                status.update(f"console: {console_tail(self.console)}")
+                last = console_tail(self.console)
+                now_size = self.console.stat().st_size if self.console.exists() else 0
+                if now_size != size:
+                    size, changed = now_size, time.monotonic()
+                elif time.monotonic() - changed > stall:
+                    accel_name = self._meta().get("accel", "?")
+                    die(f"the lab VM's console shows no progress for {stall:.0f} s "
+                        f"(last line: {last or 'nothing'!r}; accelerator {accel_name})",
+                        hint="a KVM that cannot run guests stops here: XENLAB_ACCEL=tcg; "
+                             f"see the console: {self.console}")
+                status.update(f"console: {last}")
                 time.sleep(2)
         die(f"the lab VM's SSH did not answer within {timeout:.0f} s",
             hint=f"see the console: {self.console}")
@@ -293,10 +309,21 @@ class Qemu:
                 time.sleep(1)
             if self.pid() is not None:
                 ui.warn(f"the lab VM did not power off within {HALT_TIMEOUT} s: stopping QEMU")
-                _signal(pid, signal.SIGTERM)
-                time.sleep(3)
-                if self.pid() is not None:
-                    _signal(pid, signal.SIGKILL)
+                self._stop_process()
+        self.pidfile.unlink(missing_ok=True)
+        self._tap_delete()
+
+    def _stop_process(self) -> None:
+        """SIGTERM, then SIGKILL, to this lab's QEMU (by its PID, checked against its disk)."""
+        pid = self.pid()
+        if pid is None:
+            return
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.2)
+        if self.pid() is not None:
+            _signal(pid, signal.SIGKILL)
         self.pidfile.unlink(missing_ok=True)
         self._tap_delete()
 

@@ -1,34 +1,32 @@
 """`xenlab deploy FILE.xl`: from MirageOS's generated .xl file to a guest answering on the lab network.
 
 Phases: fix (lint + repair), images (build what is missing), upload (sha256-skipped, temp name +
-rename), create (`xl create` of a lab copy of the file), lease (the guest's MAC in dnsmasq's
-leases), probe (optional: the guest answers on a port).
+rename), create (`xl create` of a lab copy of the file), then readiness: a DHCP lease, or a static
+address answering ping, then the probe (optional). While it waits, the domain is watched: a guest
+that powers off, reboots or crashes ends the wait at once. `xenlab run` shares everything up to
+the create (`prepare`, `launch`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import ipaddress
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import ui
+from lab import bootargs, domain, ui
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
 from lab.errors import LabError, bad_input, die
 from lab.fix import fix_file
 from lab.image import build_image
-from lab.remote import Remote
+from lab.remote import Remote, sha256_file
 from lab.state import LabState
 from lab.xl.disk import parse_disk
 from lab.xl.model import Domain, VifSpec
 from lab.xl.syntax import XlFile, quote
-
-DOMAINS_DIR = "/var/lib/xenlab/domains"
-LEASES = "/var/lib/misc/dnsmasq.leases"
-HOSTS_DIR = "/etc/xenlab/dhcp-hosts"  # lab_dhcp_hostsdir
-CONSOLE_LOGS = "/var/log/xen/console"  # xen_hypervisor_console_log_dir
 
 # Probe from the lab host: it is on the lab bridge whatever the user's side looks like.
 _PROBE = """
@@ -48,17 +46,10 @@ except OSError as e:
     print("down", e)
     sys.exit(1)
 """
-
-
-def console_log(name: str) -> str:
-    """Where xenconsoled keeps the lab host's log of domain name's console."""
-    return f"{CONSOLE_LOGS}/guest-{name}.log"
-
-
-def guest_mac(name: str) -> str:
-    """A stable MAC for a domain name, in Xen's 00:16:3e range (lower half of the fourth byte)."""
-    d = hashlib.sha256(name.encode()).digest()
-    return f"00:16:3e:{d[0] & 0x7F:02x}:{d[1]:02x}:{d[2]:02x}"
+# The lab copy keeps a domain that ended, so that xenlab can read how it ended (Xen's shutdown
+# reason) and its console; Solo5 turns a unikernel's exit into a poweroff and an abort into a
+# crash, and only `preserve` leaves that visible. `destroy NAME` (or --replace) removes it.
+_KEEP_ENDED = ("on_poweroff", "on_reboot", "on_crash")
 
 
 @dataclass(frozen=True)
@@ -78,60 +69,113 @@ class Probe:
                 return cls("http", int(port), "/" + path)
         bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path")
 
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, as given on the command line."""
+
+    xl: Path
+    images: tuple[str, ...] = ()
+    strict: bool = False
+    replace: bool = False
+    probe: str | None = None
+    timeout: float = 180
+    ip: str | None = None  # a DHCP reservation
+    static: str | None = None  # "" : a free static address; an address: that one
+    dialect: str | None = None  # boot-argument dialect for --static; None: from the binary
+    args: tuple[str, ...] = ()
+    network: bool | None = None  # --network / --no-network; None: from the file
+    sha256: str | None = None
+
+
+@dataclass
+class Prepared:
+    """The local side, checked and ready: nothing has touched the lab yet."""
+
+    request: Request
+    doc: XlFile  # fixed
+    name: str
+    local: dict[str, Path]  # remote file name -> local path
+    sha256: dict[str, str]  # file name -> hash, for the record
+    boot_args: list[str]  # added by --arg (the file's own stay where they are)
+    static: ipaddress.IPv4Interface | None  # from the file's own boot arguments
+    wants_static: bool
+    dialect: str
+    network: bool
+    probe: Probe | None
+    phases: dict[str, float] = field(default_factory=dict)
+
 
 @dataclass
 class Deployed:
     name: str
-    mac: str
+    mac: str | None
     ip: str | None
+    address: str  # dhcp, static or none
     sent_bytes: int
+    boot_args: str = ""
+    sha256: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "mac": self.mac, "ip": self.ip, "sent_bytes": self.sent_bytes,
+        return {"name": self.name, "mac": self.mac, "ip": self.ip, "address": self.address,
+                "sent_bytes": self.sent_bytes, "boot_args": self.boot_args, "sha256": self.sha256,
                 "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
 
 
-def deploy(xl: Path, config: LabConfig, state_dir: Path, images: tuple[str, ...] = (),
-           strict: bool = False, replace: bool = False, probe: str | None = None,
-           lease_timeout: float = 180, ip: str | None = None) -> Deployed:
+def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
+    """Every check that needs no lab, then the repairs and the images: bad input stops here."""
     phases: dict[str, float] = {}
-    xl_dir = xl.resolve().parent
-    given = [Recipe.parse(s, Path.cwd()) for s in images]
+    xl_dir = req.xl.resolve().parent
+    given = [Recipe.parse(s, Path.cwd()) for s in req.images]
     recipes = {**mirage_recipes(xl_dir), **{r.image: r for r in given}}
-    the_probe = Probe.parse(probe) if probe else None
-    if ip is not None:
-        import ipaddress
-
-        try:
-            fixed = ipaddress.IPv4Address(ip)
-        except ValueError:
-            bad_input(f"--ip {ip!r}: not an IPv4 address")
-        if fixed not in config.network() or str(fixed) in (config.host_ip, config.lab_ip):
-            bad_input(f"--ip {ip}: not a free guest address in {config.subnet}")
+    the_probe = Probe.parse(req.probe) if req.probe else None
+    args = [bootargs.check_arg(a) for a in req.args]
+    if req.ip is not None and req.static is not None:
+        bad_input("--ip and --static both given", hint="--ip reserves a DHCP address; --static "
+                                                       "passes one as boot arguments: pick one")
+    if req.ip is not None:
+        _check_address("--ip", req.ip, config, static=False)
+    if req.static:
+        _check_address("--static", req.static, config, static=True)
+    expected = None
+    if req.sha256 is not None:
+        expected = req.sha256.lower()
+        if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+            bad_input(f"--sha256 {req.sha256!r}: not a sha256 (64 hexadecimal digits)")
 
     with ui.step("fix", phases, "fix"):
-        report = fix_file(xl, config, recipes)
+        report = fix_file(req.xl, config, recipes, req.network)
         for f in report.findings:
             ui.info(f.render())
         if report.unrepaired:
             die(report.unrepaired[0].render(), hint="fix it by hand, or build the unikernel first")
-        if strict and report.findings:
-            die(f"{xl}: {len(report.findings)} problem(s) found and --strict given",
-                hint=f"`xenlab fix {xl} --write` applies the repairs")
-    dom = Domain(report.fixed)
+        if req.strict and report.findings:
+            die(f"{req.xl}: {len(report.findings)} problem(s) found and --strict given",
+                hint=f"`xenlab fix {req.xl} --write` applies the repairs")
+    doc = report.fixed
+    dom = Domain(doc)
     name = dom.name
     assert name is not None  # XL001 guarantees a valid name
 
     with ui.step("images", phases, "images"):
-        local: dict[str, Path] = {}  # remote file name -> local path
+        local: dict[str, Path] = {}
+        kernel: Path | None = None
         for key in ("kernel", "ramdisk"):
-            written = report.fixed.string(key)
+            written = doc.string(key)
             if written:
                 found = locate(written, xl_dir)
                 if found is None:
-                    die(f"{xl}: {key} {written!r} not found", hint="build the unikernel first")
+                    die(f"{req.xl}: {key} {written!r} not found", hint="build the unikernel first")
                 local[found.name] = found
+                kernel = found if key == "kernel" else kernel
+        hashes = {fname: sha256_file(path) for fname, path in local.items()}
+        if expected is not None and kernel is not None and hashes[kernel.name] != expected:
+            bad_input(f"{kernel}: sha256 is {hashes[kernel.name]}, not the {expected} given",
+                      hint="this is not the unikernel you meant to deploy; check where it came from")
         for disk in dom.disks():
             if not disk.target:
                 continue
@@ -144,33 +188,81 @@ def deploy(xl: Path, config: LabConfig, state_dir: Path, images: tuple[str, ...]
                 ui.info(f"built {recipe.kind} image {recipe.image} from {recipe.data_dir}")
                 found = out
             local[found.name] = found
+            hashes[found.name] = sha256_file(found)
 
-    remote = Remote.open(state_dir)
+    network = bool(dom.vifs()) if req.network is None else req.network
+    if req.network is None and not network and report.fixed.strings("vif") != doc.strings("vif"):
+        network = True  # XL005 added one
+    own = doc.string("cmdline") if doc.get("cmdline") is not None else doc.string("extra")
+    static = bootargs.address_in(own or "")
+    wants_static = req.static is not None or static is not None
+    if wants_static and not network:
+        bad_input(f"{req.xl}: a static address for a guest without network",
+                  hint="drop --no-network, or the address")
+    if static is not None and req.static:
+        bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
+                  hint="drop one of them")
+    dialect = req.dialect or (bootargs.detect_dialect(kernel) if kernel else None) or "mirage4"
+    return Prepared(req, doc, name, local, hashes, args, static, wants_static, dialect, network,
+                    the_probe, phases)
+
+
+def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> None:
     try:
-        return _on_lab(remote, report.fixed, dom, name, local, config, replace, the_probe,
-                       lease_timeout, phases, state_dir, xl, ip)
-    finally:
-        remote.close()
+        addr = ipaddress.IPv4Address(text)
+    except ValueError:
+        bad_input(f"{flag} {text!r}: not an IPv4 address")
+    if static:
+        low, high = (ipaddress.IPv4Address(config.static_start), ipaddress.IPv4Address(config.static_end))
+        if not low <= addr <= high:
+            bad_input(f"--static {text}: outside the lab's static range {low}-{high}",
+                      hint="dnsmasq hands out the rest of the subnet; leave out the address and "
+                           "xenlab picks a free one")
+    elif addr not in config.network() or text in (config.host_ip, config.lab_ip):
+        bad_input(f"{flag} {text}: not a free guest address in {config.subnet}")
 
 
-def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str, Path],
-            config: LabConfig, replace: bool, probe: Probe | None, lease_timeout: float,
-            phases: dict[str, float], state_dir: Path, xl: Path, ip: str | None) -> Deployed:
-    if remote.run(["xl", "domid", name], sudo=True, check=False).rc == 0:
-        if not replace:
+@dataclass
+class Launched:
+    """A domain created on the lab from a prepared file."""
+
+    name: str
+    mac: str | None
+    ip: str | None  # known at launch for a static guest
+    lab_xl: str
+    cmdline: str
+    sent_bytes: int
+    created_at: float  # time.monotonic() when `xl create` returned
+    lease_before: tuple[int, str] | None = None
+
+
+def make_room(remote: Remote, p: Prepared) -> None:
+    """Refuse to replace a running domain of the same name without --replace; remove one that
+    ended. Before this, nothing on the lab is xenlab's to remove on failure."""
+    req, name = p.request, p.name
+    st = domain.status(remote, name)
+    if st.exists:
+        if st.running and not req.replace:
             die(f"a domain named {name!r} is already running on the lab",
                 hint="`--replace` to replace it, or `xenlab destroy NAME`")
+        if not st.running:
+            ui.info(f"removing the earlier {name}, which ended ({st.ended})")
         remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
 
-    directory = f"{DOMAINS_DIR}/{name}"
+
+def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
+    """Upload, write the lab copy, claim the address, `xl create`. The caller removes the domain
+    (domain.remove) if anything in here fails."""
+    req, name = p.request, p.name
+    directory = domain.directory(name)
     user = remote.run(["id", "-un"]).out.strip()
     remote.run(["install", "-d", "-m", "0755", "-o", user, directory], sudo=True, what="mkdir")
     # What an interrupted deploy left half-sent; never trusted, only in the way.
     remote.run(["find", directory, "-maxdepth", "1", "-name", "*.partial-*", "-delete"],
                what="removing partial uploads")
     sent = 0
-    with ui.step("upload", phases, "upload"):
-        for fname, path in local.items():
+    with ui.step("upload", p.phases, "upload"):
+        for fname, path in p.local.items():
             size = path.stat().st_size
             start = time.monotonic()
             with ui.transfer(fname, size) as progress:
@@ -180,47 +272,104 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
             ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
                     if done else f"{fname}: unchanged, not sent")
 
-    mac = guest_mac(name)
-    lab_doc = doc
+    mac = domain.guest_mac(name) if p.network else None
+    ip: str | None = None
+    args = list(p.boot_args)
+    reservation = f"{domain.HOSTS_DIR}/{name}"
+    remote.run(["rm", "-f", reservation], sudo=True, check=False)
+    domain.release_static(remote, name)
+    if p.static is not None:
+        ip = str(p.static.ip)
+        ui.info(f"static address from the file's boot arguments: {p.static}")
+    elif req.static is not None:
+        ip = domain.claim_static(remote, name, req.static or None, config)
+        addr = bootargs.StaticAddress(ipaddress.IPv4Interface(f"{ip}/{config.prefixlen}"),
+                                      config.lab_ip)
+        args += addr.args(p.dialect)
+        ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
+    elif req.ip is not None and mac is not None:
+        # A fixed address is a dnsmasq reservation in its hosts directory, which dnsmasq rereads
+        # without a restart.
+        remote.write_text(f"{directory}/dhcp-host", f"{mac},{req.ip}\n")
+        remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
+                   what="dnsmasq reservation")
+
+    lab_doc, cmdline = _lab_copy(p, directory, mac, args, config)
+    lab_xl = f"{directory}/{name}.xl"
+    remote.write_text(lab_xl, lab_doc.text)
+    domain.fresh_console_log(remote, name)
+    # A lease left from an earlier run of this domain must not pass for the new guest's: only one
+    # (re)issued after the create counts (dnsmasq's first field is the expiry time).
+    before = domain.lease(remote, mac) if mac and ip is None else None
+    with ui.step("create", p.phases, "create"):
+        r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
+                       idempotent=False)
+        if r.rc != 0:
+            reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
+            die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
+    return Launched(name, mac, ip, lab_xl, cmdline, sent, time.monotonic(), before)
+
+
+def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
+              config: LabConfig) -> tuple[XlFile, str]:
+    """The file as the lab runs it: paths on the lab host, the vif on the lab bridge with its
+    MAC, boot arguments added, ended domains kept. Returns it and the guest's command line."""
+    doc = p.doc
     for key in ("kernel", "ramdisk"):
         written = doc.string(key)
         if written:
-            lab_doc = lab_doc.set(key, quote(f"{directory}/{Path(written).name}"))
-    disks = [parse_disk(s) for s in doc.strings("disk") or []]
-    lab_doc = lab_doc.set_list("disk", [
+            doc = doc.set(key, quote(f"{directory}/{Path(written).name}"))
+    disks = [parse_disk(s) for s in p.doc.strings("disk") or []]
+    doc = doc.set_list("disk", [
         d.with_target(f"{directory}/{Path(d.target).name}").render() if d.target else d.spec
         for d in disks])
-    vifs = dom.vifs() or [VifSpec.parse(f"bridge={config.bridge}")]
-    first = vifs[0].with_("bridge", config.bridge).with_("mac", mac)
-    lab_doc = lab_doc.set_list("vif", [first.spec] + [v.spec for v in vifs[1:]])
-    lab_xl = f"{directory}/{name}.xl"
-    remote.write_text(lab_xl, lab_doc.text)
-    # A fixed address is a dnsmasq reservation in its hosts directory, which dnsmasq rereads
-    # without a restart; without --ip any earlier reservation for this name goes.
-    reservation = f"{HOSTS_DIR}/{name}"
-    if ip is not None:
-        remote.write_text(f"{directory}/dhcp-host", f"{mac},{ip}\n")
-        remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
-                   what="dnsmasq reservation")
+    if mac is None:
+        doc = doc.set_list("vif", [])
     else:
-        remote.run(["rm", "-f", reservation], sudo=True, check=False)
+        vifs = Domain(p.doc).vifs() or [VifSpec.parse(f"bridge={config.bridge}")]
+        first = vifs[0].with_("bridge", config.bridge).with_("mac", mac)
+        doc = doc.set_list("vif", [first.spec] + [v.spec for v in vifs[1:]])
+    key = bootargs.key(doc.get("cmdline") is not None)
+    cmdline = bootargs.join(doc.string(key) or "", args)
+    if args:
+        doc = doc.set(key, quote(cmdline))
+    if len(cmdline.encode()) >= bootargs.SOLO5_CMDLINE_MAX:
+        ui.warn(f"the command line is {len(cmdline.encode())} bytes: Solo5 truncates it at "
+                f"{bootargs.SOLO5_CMDLINE_MAX - 1}")
+    for key in _KEEP_ENDED:
+        doc = doc.set(key, quote("preserve"))
+    return doc, cmdline
 
-    # A lease left from an earlier run of this domain must not pass for the new guest's: wait for
-    # one that was (re)issued after the create (dnsmasq's first field is the expiry time).
-    before = _lease(remote, mac)
+
+def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
+    p = prepare(req, config, state_dir)
+    with Remote.open(state_dir) as remote:
+        make_room(remote, p)
+        with _removed_on_failure(remote, p.name, state_dir):
+            launched = launch(remote, p, config)
+            ip = _wait_until_ready(remote, p, launched, config)
+    state = LabState.load(state_dir)
+    address = "none" if not p.network else "static" if p.wants_static else "dhcp"
+    state.domains[p.name] = {
+        "mac": launched.mac, "ip": ip, "address": address, "xl": str(req.xl.resolve()),
+        "lab_xl": launched.lab_xl, "probe": str(p.probe) if p.probe else None,
+        "boot_args": launched.cmdline, "sha256": p.sha256}
+    state.save(state_dir)
+    ui.info(f"{p.name}  {launched.mac or 'no network'}  {ip or '-'}")
+    return Deployed(p.name, launched.mac, ip, address, launched.sent_bytes, launched.cmdline,
+                    p.sha256, p.phases)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(remote: Remote, name: str, state_dir: Path) -> Iterator[None]:
+    """Whatever stops a deploy after the lab was touched (xl's own error, a guest that ended, a
+    timeout, Ctrl-C, a lost connection), no domain is left half-deployed: the diagnosis in the
+    error is what remains."""
     try:
-        with ui.step("create", phases, "create"):
-            r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
-                           idempotent=False)
-            if r.rc != 0:
-                reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
-                die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
-        ip = _wait_until_up(remote, name, mac, before, config, probe, lease_timeout, phases)
+        yield
     except BaseException as exc:
-        # Whatever stopped it (xl's own error, a timeout, Ctrl-C, a lost connection), no domain is
-        # left half-deployed: the diagnosis in the error is what remains.
         with contextlib.suppress(Exception):
-            remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
+            domain.remove(remote, name)
         state = LabState.load(state_dir)  # a --replace'd guest of that name is gone as well
         if state.domains.pop(name, None) is not None:
             state.save(state_dir)
@@ -228,103 +377,69 @@ def _on_lab(remote: Remote, doc: XlFile, dom: Domain, name: str, local: dict[str
             raise LabError(f"{exc.message}; {name} destroyed", hint=exc.hint, code=exc.code) from None
         raise
 
-    state = LabState.load(state_dir)
-    state.domains[name] = {"mac": mac, "ip": ip, "xl": str(xl.resolve()), "lab_xl": lab_xl,
-                           "probe": f"{probe.kind}:{probe.port}{probe.path}" if probe else None}
-    state.save(state_dir)
-    ui.info(f"{name}  {mac}  {ip}")
-    return Deployed(name, mac, ip, sent, phases)
+
+def _ended(remote: Remote, launched: Launched) -> None:
+    """Stop waiting at once for a guest that is no longer running."""
+    st = domain.status(remote, launched.name)
+    if not st.running:
+        took = time.monotonic() - launched.created_at
+        how = st.ended or "vanished"
+        die(f"{launched.name} ended ({how}) {took:.1f} s after it started, before it was ready",
+            hint=f"console: {domain.console_tail(remote, launched.name) or 'no console output'}")
 
 
-def _wait_until_up(remote: Remote, name: str, mac: str, before: tuple[int, str] | None,
-                   config: LabConfig, probe: Probe | None, lease_timeout: float,
-                   phases: dict[str, float]) -> str:
-    """The guest's leased address, once it answers the probe (when one is given)."""
-    ip = None
-    with ui.step(f"lease for {mac}", phases, "lease"), \
-            ui.live_status(f"waiting for dnsmasq to lease {mac} (up to {lease_timeout:.0f} s)"):
-        deadline = time.monotonic() + lease_timeout
-        while ip is None and time.monotonic() < deadline:
-            lease = _lease(remote, mac)
-            if lease is not None and (before is None or lease[0] > before[0]):
-                ip = lease[1]
-            else:
-                time.sleep(1)
-        if ip is None:
-            die(f"{name} got no DHCP lease within {lease_timeout:.0f} s",
-                hint=_diagnose(remote, name, mac, config))
-
-    if probe is not None:
-        with ui.step(f"probe {probe.kind}:{probe.port}", phases, "probe"), \
+def _wait_until_ready(remote: Remote, p: Prepared, launched: Launched, config: LabConfig) -> str | None:
+    """The guest's address, once it has one and answers the probe (when one is given). A guest
+    without network is ready when it runs."""
+    name, mac, timeout = launched.name, launched.mac, p.request.timeout
+    if mac is None:
+        _ended(remote, launched)
+        return None
+    ip = launched.ip
+    if ip is None:
+        ip = _wait_for_lease(remote, launched, config, timeout, p.phases)
+    else:
+        with ui.step(f"{ip} answers", p.phases, "address"), \
+                ui.live_status(f"waiting for {ip} to answer ping (up to {timeout:.0f} s)"):
+            deadline = time.monotonic() + timeout
+            while not domain.answers_ping(remote, ip):
+                _ended(remote, launched)
+                if time.monotonic() > deadline:
+                    die(f"{name} does not answer at its static address {ip} within {timeout:.0f} s",
+                        hint=domain.diagnose(remote, name, mac, config)
+                        + f"; boot arguments: {launched.cmdline or 'none'}")
+    if p.probe is not None:
+        probe = p.probe
+        with ui.step(f"probe {probe.kind}:{probe.port}", p.phases, "probe"), \
                 ui.live_status(f"waiting for {ip} to answer on {probe.kind}:{probe.port}"):
-            deadline = time.monotonic() + lease_timeout
+            deadline = time.monotonic() + timeout
             while True:
                 r = remote.run(["python3", "-c", _PROBE, probe.kind, ip, str(probe.port), probe.path],
                                check=False)
                 if r.rc == 0:
                     break
+                _ended(remote, launched)
                 if time.monotonic() > deadline:
                     die(f"{name} at {ip} does not answer on {probe.kind}:{probe.port}",
-                        hint=_diagnose(remote, name, mac, config))
+                        hint=domain.diagnose(remote, name, mac, config))
                 time.sleep(1)
     return ip
 
 
-def _lease(remote: Remote, mac: str) -> tuple[int, str] | None:
-    """(expiry, ip) of the lease dnsmasq holds for mac, if any."""
-    for line in remote.run(["cat", LEASES], sudo=True, check=False).out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[1].lower() == mac and parts[0].isdigit():
-            return int(parts[0]), parts[2]
-    return None
-
-
-def _diagnose(remote: Remote, name: str, mac: str, config: LabConfig) -> str:
-    """Why a guest is not reachable: its console, its vif on the bridge, dnsmasq's view of it."""
-    facts = []
-    console = remote.run(["tail", "-n", "5", console_log(name)],
-                         sudo=True, check=False).out.strip()
-    facts.append(f"console: {' | '.join(console.splitlines()) or 'no console log'}")
-    domid = remote.run(["xl", "domid", name], sudo=True, check=False).out.strip()
-    ports = remote.run(["ls", f"/sys/class/net/{config.bridge}/brif"], check=False).out.split()
-    vif = f"vif{domid}.0"
-    facts.append(f"{vif} {'is' if vif in ports else 'is NOT'} a port of {config.bridge}")
-    log = remote.run(["grep", "-i", mac, "/var/log/xenlab-dnsmasq.log"], sudo=True, check=False).out
-    facts.append(f"dnsmasq: {' | '.join(log.strip().splitlines()[-3:]) or 'never heard from ' + mac}")
-    return "; ".join(facts)
-
-
-def destroy_domain(state_dir: Path, name: str) -> None:
-    remote = Remote.open(state_dir)
-    try:
-        if remote.run(["xl", "domid", name], sudo=True, check=False).rc != 0:
-            die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
-        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
-    finally:
-        remote.close()
-    state = LabState.load(state_dir)
-    state.domains.pop(name, None)
-    state.save(state_dir)
-
-
-def list_domains(state_dir: Path) -> list[dict[str, object]]:
-    """Domains as the lab host sees them (xl list), with MAC and IP from the leases."""
-    remote = Remote.open(state_dir)
-    try:
-        listing = remote.run(["xl", "list"], sudo=True, what="xl list").out
-        leases = remote.run(["cat", LEASES], sudo=True, check=False).out
-    finally:
-        remote.close()
-    known = LabState.load(state_dir).domains
-    by_mac = {p[1].lower(): p[2] for p in (line.split() for line in leases.splitlines()) if len(p) >= 3}
-    out = []
-    for line in listing.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 6 or parts[0] == "Domain-0":
-            continue
-        name = parts[0]
-        mac = known.get(name, {}).get("mac") or guest_mac(name)
-        out.append({"name": name, "id": int(parts[1]), "memory": int(parts[2]), "state": parts[4],
-                    "uptime_s": float(parts[5]), "mac": mac, "ip": by_mac.get(mac)})
-    return out
-
+def _wait_for_lease(remote: Remote, launched: Launched, config: LabConfig, timeout: float,
+                    phases: dict[str, float]) -> str:
+    name, mac, before = launched.name, launched.mac, launched.lease_before
+    assert mac is not None
+    with ui.step(f"lease for {mac}", phases, "lease"), \
+            ui.live_status(f"waiting for dnsmasq to lease {mac} (up to {timeout:.0f} s)"):
+        deadline = time.monotonic() + timeout
+        while True:
+            lease = domain.lease(remote, mac)
+            if lease is not None and (before is None or lease[0] > before[0]):
+                return lease[1]
+            _ended(remote, launched)
+            if time.monotonic() > deadline:
+                die(f"{name} got no DHCP lease within {timeout:.0f} s",
+                    hint=domain.diagnose(remote, name, mac, config)
+                    + "; a unikernel with a static address needs `--static`")
+            time.sleep(1)

@@ -36,6 +36,11 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
 def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
     state = LabState.load(state_dir)
     if not state.provider:
+        left = sorted(p.name for p in state_dir.glob("*")) if state_dir.is_dir() else []
+        if left:  # an `up` stopped before the lab could be reached: its disk and keys are kept
+            return {"provider": None, "state": "incomplete",
+                    "detail": f"an interrupted `xenlab up` left {', '.join(left)} in {state_dir}; "
+                              "`xenlab up` resumes from it"}
         return {"provider": None, "state": "absent", "detail": "no lab created here"}
     vm: VmStatus = _provider(config, state_dir).status()
     return {"provider": state.provider, "state": vm.state, "detail": vm.detail,

@@ -459,7 +459,7 @@ def parse(text: str, path: str = "<string>") -> XlFile:
     return doc
 
 
-def read(path: str | Path) -> XlFile:
+def read_text(path: str | Path) -> str:
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -468,7 +468,11 @@ def read(path: str | Path) -> XlFile:
                        code=EXIT_USAGE) from None
     except OSError as exc:
         raise LabError(f"{p}: cannot read: {exc.strerror}", code=EXIT_USAGE) from None
-    return parse(data.decode(ENCODING, ERRORS), str(path))
+    return data.decode(ENCODING, ERRORS)
+
+
+def read(path: str | Path) -> XlFile:
+    return parse(read_text(path), str(path))
 
 
 def write(doc: XlFile, path: str | Path) -> None:

@@ -1,0 +1,263 @@
+"""What a guest domain is on the lab host: where its files live, its MAC, its address (a dnsmasq
+lease or a static claim), whether it runs or how it ended, its console log; listing and removal.
+
+The lab host is the truth for all of it: the state file only remembers what deploy decided.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import LabConfig
+from lab.errors import die
+from lab.remote import Remote
+from lab.state import LabState
+
+# Paths on the lab host. The roles create the directories: lab_dhcp (leases, dhcp-hosts, log),
+# xen_hypervisor (console logs); DOMAINS_DIR and STATIC_DIR are xenlab's own, made on first use.
+DOMAINS_DIR = "/var/lib/xenlab/domains"
+STATIC_DIR = "/var/lib/xenlab/static-ips"  # one symlink per claimed address: IP -> domain name
+LEASES = "/var/lib/misc/dnsmasq.leases"
+HOSTS_DIR = "/etc/xenlab/dhcp-hosts"  # lab_dhcp_hostsdir
+DNSMASQ_LOG = "/var/log/xenlab-dnsmasq.log"
+CONSOLE_LOGS = "/var/log/xen/console"  # xen_hypervisor_console_log_dir
+
+# Xen's shutdown reason codes (xen/include/public/sched.h), as `xl list -v` prints them.
+REASONS = {0: "poweroff", 1: "reboot", 2: "suspend", 3: "crash", 4: "watchdog", 5: "soft_reset"}
+
+
+def console_log(name: str) -> str:
+    """Where xenconsoled keeps the lab host's log of domain name's console (this boot only)."""
+    return f"{CONSOLE_LOGS}/guest-{name}.log"
+
+
+def directory(name: str) -> str:
+    return f"{DOMAINS_DIR}/{name}"
+
+
+def guest_mac(name: str) -> str:
+    """A stable MAC for a domain name, in Xen's 00:16:3e range (lower half of the fourth byte)."""
+    d = hashlib.sha256(name.encode()).digest()
+    return f"00:16:3e:{d[0] & 0x7F:02x}:{d[1]:02x}:{d[2]:02x}"
+
+
+@dataclass(frozen=True)
+class Status:
+    """A domain as Xen has it: running, ended (and why), or not there at all."""
+
+    exists: bool
+    domid: int | None = None
+    ended: str | None = None  # poweroff, reboot, crash, ... once the domain has shut down
+
+    @property
+    def running(self) -> bool:
+        return self.exists and self.ended is None
+
+
+def status(remote: Remote, name: str) -> Status:
+    """From `xl list -v NAME`: its Reason-Code column holds Xen's shutdown reason once the domain
+    has shut down (kept by on_poweroff/on_crash/on_reboot = 'preserve'), '-' while it runs."""
+    r = remote.run(["xl", "list", "-v", name], sudo=True, check=False)
+    rows = [line.split() for line in r.out.splitlines()[1:] if line.split()[:1] == [name]]
+    if r.rc != 0 or not rows:
+        return Status(False)
+    row = rows[0]
+    domid = int(row[1])
+    flags, reason = row[4], row[7] if len(row) > 7 else "-"
+    if reason.isdigit():
+        return Status(True, domid, REASONS.get(int(reason), f"shutdown code {reason}"))
+    if "c" in flags:
+        return Status(True, domid, "crash")
+    if "s" in flags or "d" in flags:
+        return Status(True, domid, "shutdown")
+    return Status(True, domid)
+
+
+def lease(remote: Remote, mac: str) -> tuple[int, str] | None:
+    """(expiry, ip) of the lease dnsmasq holds for mac, if any."""
+    for line in remote.run(["cat", LEASES], sudo=True, check=False).out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].lower() == mac and parts[0].isdigit():
+            return int(parts[0]), parts[2]
+    return None
+
+
+def fresh_console_log(remote: Remote, name: str) -> None:
+    """Each boot of a name gets its own console log; the previous boot's is kept as `.1`."""
+    log = console_log(name)
+    remote.run(["sh", "-c", 'if [ -e "$1" ]; then mv -f "$1" "$1.1"; fi', "rotate", log],
+               sudo=True, check=False)
+
+
+def console_tail(remote: Remote, name: str, lines: int = 5) -> str:
+    out = remote.run(["tail", "-n", str(lines), console_log(name)], sudo=True, check=False).out
+    return " | ".join(line.strip() for line in out.strip().splitlines() if line.strip())
+
+
+def diagnose(remote: Remote, name: str, mac: str, config: LabConfig) -> str:
+    """Why a guest is not reachable: its console, its vif on the bridge, dnsmasq's view of it."""
+    facts = [f"console: {console_tail(remote, name) or 'no console output'}"]
+    st = status(remote, name)
+    if st.ended:
+        facts.append(f"the domain ended ({st.ended})")
+    ports = remote.run(["ls", f"/sys/class/net/{config.bridge}/brif"], check=False).out.split()
+    vif = f"vif{st.domid}.0"
+    facts.append(f"{vif} {'is' if vif in ports else 'is NOT'} a port of {config.bridge}")
+    log = remote.run(["grep", "-i", mac, DNSMASQ_LOG], sudo=True, check=False).out
+    facts.append(f"dnsmasq: {' | '.join(log.strip().splitlines()[-3:]) or 'never heard from ' + mac}")
+    return "; ".join(facts)
+
+
+# -- static addresses --------------------------------------------------------------------------
+def static_range(config: LabConfig) -> list[ipaddress.IPv4Address]:
+    start, end = ipaddress.IPv4Address(config.static_start), ipaddress.IPv4Address(config.static_end)
+    return [ipaddress.IPv4Address(n) for n in range(int(start), int(end) + 1)]
+
+
+def static_claims(remote: Remote) -> dict[str, str]:
+    """Claimed static addresses on the lab host: ip -> domain name."""
+    r = remote.run(["find", STATIC_DIR, "-maxdepth", "1", "-type", "l", "-printf", r"%f %l\n"],
+                   sudo=True, check=False)
+    return dict(line.split(" ", 1) for line in r.out.splitlines() if " " in line)
+
+
+def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfig) -> str:
+    """Claim a static address for name: wanted, or the first free one of the static range. A claim
+    is a symlink (created atomically: two deploys never get one address); a claim whose domain is
+    gone is stale and may be taken over."""
+    remote.run(["install", "-d", "-m", "0755", STATIC_DIR], sudo=True, what="mkdir")
+    claims = static_claims(remote)
+    candidates = [wanted] if wanted else [str(a) for a in static_range(config)]
+    for ip in candidates:
+        owner = claims.get(ip)
+        if owner is not None and owner != name:
+            if status(remote, owner).exists:
+                if wanted:
+                    die(f"--static {ip}: in use by the guest {owner!r}",
+                        hint="leave out the address and xenlab picks a free one")
+                continue
+            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)  # stale: its guest is gone
+        if owner != name:
+            r = remote.run(["ln", "-s", name, f"{STATIC_DIR}/{ip}"], sudo=True, check=False)
+            if r.rc != 0:  # another deploy claimed it a moment ago
+                if wanted:
+                    die(f"--static {ip}: claimed by another deploy just now", hint="try again")
+                continue
+        # Something outside xenlab may hold it (a guest someone started by hand with this address).
+        if remote.run(["ping", "-c", "1", "-W", "1", ip], check=False).rc == 0:
+            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)
+            if wanted:
+                die(f"--static {ip}: something on the lab network already answers at it",
+                    hint="leave out the address and xenlab picks a free one")
+            continue
+        return ip
+    die(f"no free address left in the static range {config.static_start}-{config.static_end}",
+        hint="`xenlab destroy NAME` a static guest, or widen static_start/static_end")
+
+
+def release_static(remote: Remote, name: str) -> None:
+    for ip, owner in static_claims(remote).items():
+        if owner == name:
+            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True, check=False)
+
+
+def answers_ping(remote: Remote, ip: str) -> bool:
+    return remote.run(["ping", "-c", "1", "-W", "1", ip], check=False).rc == 0
+
+
+# -- listing and removal -----------------------------------------------------------------------
+def remove(remote: Remote, name: str) -> None:
+    """The domain and what xenlab set up for it: its static claim, its dnsmasq reservation."""
+    remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
+    release_static(remote, name)
+    remote.run(["rm", "-f", f"{HOSTS_DIR}/{name}"], sudo=True, check=False)
+
+
+def destroy(state_dir: Path, name: str) -> None:
+    with Remote.open(state_dir) as remote:
+        if not status(remote, name).exists:
+            die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
+        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
+        release_static(remote, name)
+        remote.run(["rm", "-f", f"{HOSTS_DIR}/{name}"], sudo=True, check=False)
+    state = LabState.load(state_dir)
+    state.domains.pop(name, None)
+    state.save(state_dir)
+
+
+_LIST = r"""
+xl list -v
+echo @@uptime; xl uptime
+echo @@leases; cat "$1" 2>/dev/null
+echo @@static; find "$2" -maxdepth 1 -type l -printf '%f %l\n' 2>/dev/null
+exit 0
+"""
+
+
+def listing(state_dir: Path) -> list[dict[str, object]]:
+    """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
+    deploy recorded (address mode, boot arguments, artifact hashes)."""
+    with Remote.open(state_dir) as remote:
+        out = remote.run(["sh", "-c", _LIST, "list", LEASES, STATIC_DIR], sudo=True,
+                         what="xl list").out
+    section: dict[str, list[str]] = {"xl": []}
+    current = "xl"
+    for line in out.splitlines():
+        if line.startswith("@@"):
+            current = line[2:]
+            section[current] = []
+        else:
+            section[current].append(line)
+    uptimes = {p[0]: _seconds(" ".join(p[2:])) for p in map(str.split, section.get("uptime", []))
+               if len(p) >= 3 and p[1].isdigit()}
+    by_mac = {p[1].lower(): p[2] for p in map(str.split, section.get("leases", [])) if len(p) >= 3}
+    static = {owner: ip for ip, owner in (line.split(" ", 1) for line in section.get("static", [])
+                                          if " " in line)}
+    known = LabState.load(state_dir).domains
+    rows = []
+    for p in map(str.split, section["xl"][1:]):
+        if len(p) < 6 or p[0] == "Domain-0" or not p[1].isdigit():
+            continue
+        name = p[0]
+        record = known.get(name, {})
+        mac = record.get("mac") or guest_mac(name)
+        reason = p[7] if len(p) > 7 else "-"
+        state = REASONS.get(int(reason), "shutdown") if reason.isdigit() else "running"
+        rows.append({"name": name, "id": int(p[1]), "memory": int(p[2]), "state": state,
+                     "uptime_s": uptimes.get(name), "cpu_s": float(p[5]), "mac": mac,
+                     "ip": static.get(name) or by_mac.get(mac),
+                     "address": "static" if name in static else "dhcp",
+                     "boot_args": record.get("boot_args", ""),
+                     "sha256": record.get("sha256", {})})
+    return rows
+
+
+def _seconds(text: str) -> float | None:
+    """`xl uptime -s`'s "1 day, 2:03:04" or "0:01:02" as seconds."""
+    days = 0
+    if "day" in text:
+        head, _, text = text.partition(",")
+        with contextlib.suppress(ValueError):
+            days = int(head.split()[0])
+    try:
+        nums = [int(float(x)) for x in text.strip().split(":")]
+    except ValueError:
+        return None
+    h, m, s = [0, 0, 0, *nums][-3:]
+    return float(days * 86400 + h * 3600 + m * 60 + s)
+
+
+def wait_ended(remote: Remote, name: str, timeout: float, poll: float = 0.5) -> Status | None:
+    """The status once the domain has ended (or vanished), None after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = status(remote, name)
+        if not st.running:
+            return st
+        time.sleep(poll)
+    return None
