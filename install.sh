@@ -33,4 +33,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# xenlab and its Python dependencies go into a virtual environment of their own (.venv here):
+# Debian's python3 refuses pip (PEP 668), and a venv never touches the system's packages.
+# PYTHON picks the interpreter that makes it (default: the first python3 on PATH).
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# `xenlab` on PATH for everyone, pointing into the venv.
+$SUDO ln -sf "$PWD/.venv/bin/xenlab" /usr/local/bin/xenlab
+echo "xenlab installed: $(command -v xenlab) -> $PWD/.venv; tests: .venv/bin/python -m pytest"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig
-from lab.errors import die
-from lab.remote import Remote
+from lab.errors import bad_input, die
+from lab.remote import Remote, ShellScript
 from lab.state import LabState
 
 # Paths on the lab host. The roles create the directories: lab_dhcp (leases, dhcp-hosts, log),
@@ -80,18 +80,52 @@ def status(remote: Remote, name: str) -> Status:
 
 def lease(remote: Remote, mac: str) -> tuple[int, str] | None:
     """(expiry, ip) of the lease dnsmasq holds for mac, if any."""
-    for line in remote.run(["cat", LEASES], sudo=True, check=False).out.splitlines():
+    return _lease_in(remote.run(["cat", LEASES], sudo=True, check=False).out, mac)
+
+
+def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:
+    for line in leases.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[1].lower() == mac and parts[0].isdigit():
             return int(parts[0]), parts[2]
     return None
 
 
-def fresh_console_log(remote: Remote, name: str) -> None:
-    """Each boot of a name gets its own console log; the previous boot's is kept as `.1`."""
-    log = console_log(name)
-    remote.run(["sh", "-c", 'if [ -e "$1" ]; then mv -f "$1" "$1.1"; fi', "rotate", log],
-               sudo=True, check=False)
+_PREPARE = ShellScript(r"""
+name=$1 dir=$2 owner=$3 hosts=$4 static=$5 keep_static=$6
+rm -f "$hosts/$name"
+[ "$keep_static" = 1 ] || find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
+install -d -m 0755 -o "$owner" "$dir" || exit 1
+find "$dir" -maxdepth 1 -name '*.partial-*' -delete
+cd "$dir" && for f in *; do [ -f "$f" ] && sha256sum -- "$f"; done
+exit 0
+""", name="xenlab-prepare")
+
+
+def prepare(remote: Remote, name: str, static: bool) -> dict[str, str]:
+    """One round trip before the uploads: drop what an earlier deploy of name set up (its
+    dnsmasq reservation, its static claim unless it has just claimed one, half-sent files), make
+    its directory, and return the sha256 of every file already there."""
+    args = (name, directory(name), remote.target.user, HOSTS_DIR, STATIC_DIR, "1" if static else "0")
+    out = remote.run(ShellScript(_PREPARE.text, args, _PREPARE.name), sudo=True).out
+    return {parts[1].lstrip("*"): parts[0] for parts in map(str.split, out.splitlines())
+            if len(parts) == 2}
+
+
+_BEFORE_CREATE = ShellScript(r"""
+log=$1 leases=$2 mac=$3
+if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi
+[ -n "$mac" ] && grep -i " $mac " "$leases"
+exit 0
+""", name="xenlab-before-create")
+
+
+def before_create(remote: Remote, name: str, mac: str | None) -> tuple[int, str] | None:
+    """Give this boot a fresh console log (the previous boot's kept as `.1`, so hints and
+    `console --log` show this boot only) and return the lease mac holds before the create."""
+    out = remote.run(ShellScript(_BEFORE_CREATE.text, (console_log(name), LEASES, mac or ""),
+                                 _BEFORE_CREATE.name), sudo=True).out
+    return _lease_in(out, mac) if mac else None
 
 
 def console_tail(remote: Remote, name: str, lines: int = 5) -> str:
@@ -132,14 +166,18 @@ def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfi
     gone is stale and may be taken over."""
     remote.run(["install", "-d", "-m", "0755", STATIC_DIR], sudo=True, what="mkdir")
     claims = static_claims(remote)
-    candidates = [wanted] if wanted else [str(a) for a in static_range(config)]
+    for old, holder in list(claims.items()):  # an earlier deploy of name: its address is free again
+        if holder == name and old != wanted:
+            remote.run(["rm", "-f", f"{STATIC_DIR}/{old}"], sudo=True)
+            del claims[old]
+    candidates: list[str] = [wanted] if wanted else [str(a) for a in static_range(config)]
     for ip in candidates:
         owner = claims.get(ip)
         if owner is not None and owner != name:
             if status(remote, owner).exists:
                 if wanted:
-                    die(f"--static {ip}: in use by the guest {owner!r}",
-                        hint="leave out the address and xenlab picks a free one")
+                    bad_input(f"--static {ip}: in use by the guest {owner!r}",
+                              hint="leave out the address and xenlab picks a free one")
                 continue
             remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)  # stale: its guest is gone
         if owner != name:
@@ -149,21 +187,15 @@ def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfi
                     die(f"--static {ip}: claimed by another deploy just now", hint="try again")
                 continue
         # Something outside xenlab may hold it (a guest someone started by hand with this address).
-        if remote.run(["ping", "-c", "1", "-W", "1", ip], check=False).rc == 0:
+        if answers_ping(remote, ip):
             remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)
             if wanted:
-                die(f"--static {ip}: something on the lab network already answers at it",
-                    hint="leave out the address and xenlab picks a free one")
+                bad_input(f"--static {ip}: something on the lab network already answers at it",
+                          hint="leave out the address and xenlab picks a free one")
             continue
         return ip
     die(f"no free address left in the static range {config.static_start}-{config.static_end}",
         hint="`xenlab destroy NAME` a static guest, or widen static_start/static_end")
-
-
-def release_static(remote: Remote, name: str) -> None:
-    for ip, owner in static_claims(remote).items():
-        if owner == name:
-            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True, check=False)
 
 
 def answers_ping(remote: Remote, ip: str) -> bool:
@@ -171,20 +203,27 @@ def answers_ping(remote: Remote, ip: str) -> bool:
 
 
 # -- listing and removal -----------------------------------------------------------------------
-def remove(remote: Remote, name: str) -> None:
-    """The domain and what xenlab set up for it: its static claim, its dnsmasq reservation."""
-    remote.run(["xl", "destroy", name], sudo=True, check=False, idempotent=False)
-    release_static(remote, name)
-    remote.run(["rm", "-f", f"{HOSTS_DIR}/{name}"], sudo=True, check=False)
+_REMOVE = ShellScript(r"""
+name=$1 hosts=$2 static=$3
+xl destroy "$name"; rc=$?
+find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
+rm -f "$hosts/$name"
+exit $rc
+""", name="xenlab-remove")
+
+
+def remove(remote: Remote, name: str, check: bool = False) -> None:
+    """The domain and what xenlab set up for it (its static claim, its dnsmasq reservation), in
+    one round trip. Never repeated on a dropped connection: `xl destroy` is not safe to repeat."""
+    remote.run(ShellScript(_REMOVE.text, (name, HOSTS_DIR, STATIC_DIR), _REMOVE.name), sudo=True,
+               check=check, what="xl destroy", idempotent=False)
 
 
 def destroy(state_dir: Path, name: str) -> None:
     with Remote.open(state_dir) as remote:
         if not status(remote, name).exists:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
-        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
-        release_static(remote, name)
-        remote.run(["rm", "-f", f"{HOSTS_DIR}/{name}"], sudo=True, check=False)
+        remove(remote, name, check=True)
     state = LabState.load(state_dir)
     state.domains.pop(name, None)
     state.save(state_dir)
@@ -203,7 +242,7 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
     """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
     deploy recorded (address mode, boot arguments, artifact hashes)."""
     with Remote.open(state_dir) as remote:
-        out = remote.run(["sh", "-c", _LIST, "list", LEASES, STATIC_DIR], sudo=True,
+        out = remote.run(ShellScript(_LIST, (LEASES, STATIC_DIR), "xenlab-list"), sudo=True,
                          what="xl list").out
     section: dict[str, list[str]] = {"xl": []}
     current = "xl"

@@ -30,6 +30,20 @@ class Result:
     err: str
 
 
+@dataclass(frozen=True)
+class ShellScript:
+    """A fixed shell script and the values it reads as "$1", "$2", ...: user input is only ever
+    an argument, never spliced into the script's text (tmt's ShellScript, as argv)."""
+
+    text: str
+    args: tuple[str, ...] = ()
+    name: str = "xenlab"  # $0, shown by ps on the lab host
+
+    def argv(self) -> list[str]:
+        return ["sh", "-c", self.text, self.name, *self.args]
+
+
+Command = Sequence[str] | ShellScript
 LOST = "lost the SSH connection to the lab host"
 RERUN = "run the same command again: uploads already done are checked by sha256, not repeated"
 
@@ -82,14 +96,17 @@ class Remote:
                 self.client = connect(self.files, self.target)
         raise AssertionError("unreachable")
 
-    def run(self, argv: Sequence[str], *, sudo: bool = False, check: bool = True,
+    def run(self, cmd: Command, *, sudo: bool = False, check: bool = True,
             timeout: float = 120, what: str | None = None, idempotent: bool = True) -> Result:
-        """Run argv on the lab host. A command that is safe to run twice (most are: reads,
-        `install`, `rm -f`) is run once more on a fresh connection when the transport dies under
-        it; one that is not (`xl create`, `xl destroy`) says so and stops."""
+        """Run cmd (argv, or a ShellScript) on the lab host. A command that is safe to run twice
+        (most are: reads, `install`, `rm -f`) is run once more on a fresh connection when the
+        transport dies under it; one that is not (`xl create`, `xl destroy`) says so and stops."""
         import paramiko
 
-        command = shlex.join(["sudo", "-n", *argv] if sudo else list(argv))
+        argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
+        if isinstance(cmd, ShellScript):
+            what = what or cmd.name
+        command = shlex.join(["sudo", "-n", *argv] if sudo else argv)
         ui.detail(f"lab$ {command}")
         for attempt in (1, 2):
             channel = self._channel(timeout)
@@ -115,11 +132,12 @@ class Remote:
             die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
         return Result(rc, out, err)
 
-    def follow(self, argv: Sequence[str], on_line: Callable[[str], None], *,
+    def follow(self, cmd: Command, on_line: Callable[[str], None], *,
                sudo: bool = False) -> Follower:
-        """Start argv (a `tail -F`) on its own channel; on_line gets each stdout line as it
+        """Start cmd (a `tail -F`) on its own channel; on_line gets each stdout line as it
         arrives, on a thread, until Follower.stop(). Never retried: a follower only reads."""
-        command = shlex.join(["sudo", "-n", *argv] if sudo else list(argv))
+        argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
+        command = shlex.join(["sudo", "-n", *argv] if sudo else argv)
         ui.detail(f"lab$ {command} (followed)")
         channel = self._channel(30)
         channel.settimeout(None)
@@ -138,10 +156,13 @@ class Remote:
         r = self.run(["sha256sum", "--", path], check=False)
         return r.out.split()[0] if r.rc == 0 and r.out else None
 
-    def put(self, local: Path, remote: str, progress: Callable[[int, int], None] | None = None) -> int:
+    def put(self, local: Path, remote: str, progress: Callable[[int, int], None] | None = None,
+            remote_sha256: str | None = None, local_sha256: str | None = None) -> int:
         """Upload to a temporary name, then rename into place: an interrupted upload never leaves
-        a truncated file under the real name. Returns the bytes sent (0 when already there)."""
-        if self.sha256(remote) == sha256_file(local):
+        a truncated file under the real name. Returns the bytes sent (0 when already there).
+        remote_sha256: the lab copy's hash when the caller already read it ("" : no such file)."""
+        there = self.sha256(remote) if remote_sha256 is None else remote_sha256
+        if there and there == (local_sha256 or sha256_file(local)):
             return 0
 
         def send(sftp: Any, partial: str, checkpoint: Callable[[], None]) -> None:

@@ -21,6 +21,16 @@ def root() -> Path:
         hint="reinstall xenlab: pip install --force-reinstall xenlab")
 
 
+def check() -> None:
+    """Everything `up` will need from the installation, before anything slow starts."""
+    base = root()
+    missing = [p for p in (playbook(), roles() / "xen_hypervisor" / "tasks" / "main.yml",
+                           base / "Vagrantfile", callback_plugins()) if not p.exists()]
+    if missing:
+        die(f"this xenlab installation lacks {', '.join(map(str, missing))}",
+            hint="reinstall xenlab: pip install --force-reinstall xenlab")
+
+
 def playbook(name: str = "site.yml") -> Path:
     return root() / "playbooks" / name
 

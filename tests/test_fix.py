@@ -131,3 +131,32 @@ def test_rule_ids_are_stable_and_unique() -> None:
     names = [r.name for r in RULES.values()]
     assert len(set(names)) == len(names)
     assert list(RULES)[:4] == ["XL001", "XL002", "XL003", "XL004"]
+
+
+PVH_NO_VIF = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\nmemory = 64\nvif = [  ]\n"
+
+
+@pytest.mark.parametrize(("text", "network", "xl005"), [
+    (PVH_NO_VIF, None, False),  # MirageOS 4: no vif = no network device in the unikernel
+    (PVH_NO_VIF, True, True),  # --network asks for one anyway
+    (PVH_NO_VIF.replace("'pvh'", "'pv'"), None, True),  # MirageOS 2/3: `vif = [ ]` left to fill in
+    (PVH_NO_VIF.replace("'pvh'", "'pv'"), False, False),  # --no-network
+])
+def test_no_network_is_decided_from_the_file_and_the_flag(
+        tmp_path: Path, text: str, network: bool | None, xl005: bool) -> None:
+    path = project(tmp_path, text, {"u.xen": b"\x7fELF"})
+    report = fix_file(path, LabConfig(), network=network)
+    assert ("XL005" in rules_of(report)) is xl005
+    assert bool(Domain(report.fixed).vifs()) is xl005
+
+
+def test_fix_write_keeps_mode_and_symlinks(tmp_path: Path) -> None:
+    real = project(tmp_path, "name = 'u'\nkernel = 'u.xen'\nmemory = 512\nvif = [ 'bridge=br0' ]\n",
+                   {"u.xen": b"\x7fELF"})
+    real.chmod(0o600)
+    link = tmp_path / "link.xl"
+    link.symlink_to(real.name)
+    r = xenlab("fix", link, "--write", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and "memory = 128" in real.read_text()
+    assert real.stat().st_mode & 0o777 == 0o600

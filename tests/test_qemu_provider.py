@@ -105,3 +105,52 @@ def test_the_boot_status_shows_the_consoles_last_readable_line(tmp_path: Path) -
     assert console_tail(log, width=20) == "[    3.2"
     log.write_bytes(b"x" * 9000 + b"\r\nxenlab login: ")
     assert console_tail(log, width=10) == "xenlab log"
+
+
+def test_lab_cpu_has_what_unikernels_need() -> None:
+    from lab.checks.host import UNIKERNEL_CPU_FLAGS
+
+    flags = TCG_CPU.split(",")
+    assert {"+svm", "+npt"} <= set(flags)
+    assert all(f"+{f.replace('_', '.')}" in flags for f in UNIKERNEL_CPU_FLAGS)
+
+
+@pytest.mark.slow
+@needs_qemu_img
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="tap devices need root")
+def test_a_silent_boot_is_a_named_failure_and_stops_its_qemu(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` against a disk that boots nothing (a blank base image stands in for one that hangs
+    after the bootloader, as a KVM that cannot run guests does): a named stall within seconds,
+    QEMU stopped, its tap gone, and `status` telling what is left."""
+    import json
+    import secrets
+
+    from lab.errors import LabError
+    from lab.providers import qemu as qemu_mod
+    from lab.verbs.lifecycle import status
+
+    base = tmp_path / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    monkeypatch.setattr(qemu_image, "ensure_base", lambda: base)
+    monkeypatch.setattr(qemu_mod, "BOOT_STALL", 3)
+    netns = f"xls{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        config = LabConfig(provider="qemu", accel="tcg", host_netns=netns)
+        q = Qemu(config, tmp_path / ".xenlab")
+        q.preflight()
+        t = time.monotonic()
+        with pytest.raises(LabError) as exc:
+            q.up()
+        assert time.monotonic() - t < 60
+        assert "no progress for 3 s" in exc.value.message and "accelerator tcg" in exc.value.message
+        assert "XENLAB_ACCEL" in (exc.value.hint or "")
+        assert json.loads(q.meta.read_text())["accel"] == "tcg"
+        assert not q.pidfile.exists() and q.pid() is None  # stopped, not orphaned at 100% CPU
+        links = subprocess.run(["ip", "-n", netns, "-o", "link"], capture_output=True, text=True).stdout
+        assert q.tap not in links
+        report = status(config, tmp_path / ".xenlab")
+        assert report["state"] == "incomplete" and "disk.qcow2" in str(report["detail"])
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)

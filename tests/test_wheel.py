@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,22 @@ def test_wheel_in_clean_venv(tmp_path: Path) -> None:
     img = subprocess.run([exe, "image", "fat", data, "-o", tmp_path / "x.img"],
                          capture_output=True, text=True)
     assert img.returncode == 0 and (tmp_path / "x.img").stat().st_size > 2_000_000
+    # `up` needs the playbooks, roles and Vagrantfile: shipped in the wheel, found from outside
+    # any checkout, and checked before anything slow starts.
+    where = subprocess.run([venv / "bin" / "python", "-c",
+                            "from lab import resources; resources.check(); print(resources.root())"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+    assert (Path(where.stdout.strip()) / "roles" / "lab_dhcp" / "tasks" / "main.yml").is_file()
+    if os.geteuid() == 0:  # up's preflight runs past the resources to the disk check, then stops
+        small = tmp_path / "small"
+        small.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small], check=True)
+        try:
+            (small / "xenlab.toml").write_text('provider = "qemu"\naccel = "tcg"\n')
+            up = subprocess.run([exe, "up"], cwd=small, capture_output=True, text=True, timeout=120)
+            assert up.returncode == 1 and "MiB free" in up.stderr, up.stderr
+            assert "lacks" not in up.stderr and "Traceback" not in up.stderr
+        finally:
+            subprocess.run(["umount", small], check=False)

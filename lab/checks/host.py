@@ -19,6 +19,24 @@ def xen_dom0(remote: Any, dom0_memory: int) -> None:
         f"dom0 has {mb} MiB, not {dom0_memory}: dom0_mem not applied"
 
 
+# What today's unikernels need from the CPU, as Linux's /proc/cpuinfo spells it: x86-64-v2
+# (SSSE3, SSE4.1/4.2, POPCNT) plus AES-NI and PCLMULQDQ, which mirage-crypto and nocrypto use; a
+# MirageOS 3 web server traps at boot without AES-NI (aeskeygenassist: invalid operand).
+UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4_1", "sse4_2", "popcnt", "aes", "pclmulqdq")
+
+
+def unikernel_cpu(remote: Any) -> None:
+    flags = remote.check_output("grep -m1 ^flags /proc/cpuinfo").partition(":")[2].split()
+    missing = [f for f in UNIKERNEL_CPU_FLAGS if f not in flags]
+    assert not missing, (f"the lab's CPU lacks {' '.join(missing)}: unikernels using AES-NI crypto "
+                         "trap at boot (QEMU: a CPU model with them; VirtualBox: a host CPU with them)")
+    caps = [line.partition(":")[2].split() for line in remote.check_output("xl info").splitlines()
+            if line.startswith("virt_caps")]
+    assert caps and "hvm" in caps[0], \
+        ("Xen offers no hvm in virt_caps: PVH guests (MirageOS 4) cannot start; the lab VM needs "
+         "nested hardware virtualisation (VirtualBox --nested-hw-virt on, QEMU +svm or -cpu host)")
+
+
 def bridge(remote: Any, name: str = "br0", address: str = "192.168.77.2/24", uplink: str = "eth1") -> None:
     assert address in remote.check_output(f"ip -o -4 addr show dev {name}"), \
         f"{name} lacks {address}: the bridge did not come up (ifup {name} on the lab host)"

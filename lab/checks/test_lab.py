@@ -30,6 +30,10 @@ def test_xen_dom0(host: Any) -> None:
     checks.xen_dom0(host, int(SETTINGS.get("dom0_memory", 768)))
 
 
+def test_unikernel_cpu(host: Any) -> None:
+    checks.unikernel_cpu(host)
+
+
 def test_bridge(host: Any) -> None:
     checks.bridge(host, BRIDGE, SETTINGS.get("lab_address", "192.168.77.2/24"), uplink(host))
 

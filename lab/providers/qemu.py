@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from lab import qemu_image, run, ui
+from lab.checks.host import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
 from lab.errors import die
 from lab.playbook import ProviderFacts
@@ -31,12 +32,11 @@ LAB_MAC = "52:54:00:77:00:02"
 # Not "max": with it (even minus SMAP, which crashes dom0 at once, and RDTSCP, which hangs PVH)
 # dom0 processes under Xen segfault now and then while guests are created (sshd "Corrupted MAC
 # on input", heap corruption in udevd); measured 1 crash in 3 two-guest create cycles with max,
-# none with qemu64. On top of qemu64, what today's unikernels need from any laptop's CPU:
-# x86-64-v2 (SSSE3, SSE4.1/4.2, POPCNT) plus AES-NI and PCLMULQDQ, which mirage-crypto and nocrypto
-# use (without AES-NI a MirageOS 3 web server traps at boot on aeskeygenassist); SVM + NPT give
-# Xen `hvm hap`, which PVH guests (MirageOS 4) need. Stability: bench/bench_guest_cycles.py.
-UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4.1", "sse4.2", "popcnt", "aes", "pclmulqdq")
-TCG_CPU = ",".join(["qemu64", "+svm", "+npt", *(f"+{f}" for f in UNIKERNEL_CPU_FLAGS)])
+# none with qemu64. On top of qemu64, what today's unikernels need from any laptop's CPU (see
+# UNIKERNEL_CPU_FLAGS; QEMU spells sse4_1 as sse4.1); SVM + NPT give Xen `hvm hap`, which PVH
+# guests (MirageOS 4) need. Stability: bench/bench_guest_cycles.py.
+TCG_CPU = ",".join(["qemu64", "+svm", "+npt",
+                    *(f"+{f.replace('_', '.')}" for f in UNIKERNEL_CPU_FLAGS)])
 KVM_CPU = "host"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
@@ -90,7 +90,13 @@ class Qemu:
 
     # -- facts ----------------------------------------------------------------------------------
     def facts(self) -> ProviderFacts:
-        return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra="console=com1 com1=115200,8n1",
+        xen = "console=com1 com1=115200,8n1"
+        if self._meta().get("accel") == "tcg":
+            # Shadow paging, not HAP: under TCG, QEMU's emulated NPT triple-faults about one PVH
+            # boot in five (Xen dumps the guest with Xen's own RIP in it); with hap=0, none in
+            # dozens (bench/bench_guest_cycles.py). PV guests never used HAP.
+            xen += " hap=0"
+        return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra=xen,
                              dom0_cmdline_extra="console=hvc0 earlyprintk=xen")
 
     @property
@@ -263,7 +269,8 @@ class Qemu:
             time.sleep(0.2)
         die("QEMU did not start within 30 s", hint=f"see {self.dir / 'qemu.log'}")
 
-    def wait_for_ssh(self, port: int, timeout: float = BOOT_TIMEOUT, stall: float = BOOT_STALL) -> None:
+    def wait_for_ssh(self, port: int) -> None:
+        timeout, stall = BOOT_TIMEOUT, BOOT_STALL
         deadline = time.monotonic() + timeout
         size, changed = -1, time.monotonic()
         with ui.live_status("booting") as status:

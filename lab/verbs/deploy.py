@@ -254,30 +254,12 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     """Upload, write the lab copy, claim the address, `xl create`. The caller removes the domain
     (domain.remove) if anything in here fails."""
     req, name = p.request, p.name
-    directory = domain.directory(name)
-    user = remote.run(["id", "-un"]).out.strip()
-    remote.run(["install", "-d", "-m", "0755", "-o", user, directory], sudo=True, what="mkdir")
-    # What an interrupted deploy left half-sent; never trusted, only in the way.
-    remote.run(["find", directory, "-maxdepth", "1", "-name", "*.partial-*", "-delete"],
-               what="removing partial uploads")
-    sent = 0
-    with ui.step("upload", p.phases, "upload"):
-        for fname, path in p.local.items():
-            size = path.stat().st_size
-            start = time.monotonic()
-            with ui.transfer(fname, size) as progress:
-                done = remote.put(path, f"{directory}/{fname}", progress)
-            sent += done
-            took = time.monotonic() - start
-            ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
-                    if done else f"{fname}: unchanged, not sent")
-
     mac = domain.guest_mac(name) if p.network else None
     ip: str | None = None
     args = list(p.boot_args)
+    directory = domain.directory(name)
     reservation = f"{domain.HOSTS_DIR}/{name}"
-    remote.run(["rm", "-f", reservation], sudo=True, check=False)
-    domain.release_static(remote, name)
+    # The address first: an address in use stops the deploy before anything is sent.
     if p.static is not None:
         ip = str(p.static.ip)
         ui.info(f"static address from the file's boot arguments: {p.static}")
@@ -287,20 +269,33 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
                                       config.lab_ip)
         args += addr.args(p.dialect)
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
-    elif req.ip is not None and mac is not None:
+    there = domain.prepare(remote, name, static=req.static is not None)
+    if req.ip is not None and mac is not None:
         # A fixed address is a dnsmasq reservation in its hosts directory, which dnsmasq rereads
         # without a restart.
         remote.write_text(f"{directory}/dhcp-host", f"{mac},{req.ip}\n")
         remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
                    what="dnsmasq reservation")
 
+    sent = 0
+    with ui.step("upload", p.phases, "upload"):
+        for fname, path in p.local.items():
+            size = path.stat().st_size
+            start = time.monotonic()
+            with ui.transfer(fname, size) as progress:
+                done = remote.put(path, f"{directory}/{fname}", progress,
+                                  remote_sha256=there.get(fname, ""), local_sha256=p.sha256[fname])
+            sent += done
+            took = time.monotonic() - start
+            ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
+                    if done else f"{fname}: unchanged, not sent")
+
     lab_doc, cmdline = _lab_copy(p, directory, mac, args, config)
     lab_xl = f"{directory}/{name}.xl"
     remote.write_text(lab_xl, lab_doc.text)
-    domain.fresh_console_log(remote, name)
     # A lease left from an earlier run of this domain must not pass for the new guest's: only one
     # (re)issued after the create counts (dnsmasq's first field is the expiry time).
-    before = domain.lease(remote, mac) if mac and ip is None else None
+    before = domain.before_create(remote, name, mac if ip is None else None)
     with ui.step("create", p.phases, "create"):
         r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
                        idempotent=False)
@@ -368,12 +363,14 @@ def _removed_on_failure(remote: Remote, name: str, state_dir: Path) -> Iterator[
     try:
         yield
     except BaseException as exc:
+        created = False
         with contextlib.suppress(Exception):
+            created = domain.status(remote, name).exists
             domain.remove(remote, name)
         state = LabState.load(state_dir)  # a --replace'd guest of that name is gone as well
         if state.domains.pop(name, None) is not None:
             state.save(state_dir)
-        if isinstance(exc, LabError):
+        if isinstance(exc, LabError) and created:
             raise LabError(f"{exc.message}; {name} destroyed", hint=exc.hint, code=exc.code) from None
         raise
 

@@ -115,7 +115,7 @@ def write_junit(outcome: Outcome, path: Path) -> None:
     if not outcome.passed:
         failure = ElementTree.SubElement(case, "failure", message=outcome.verdict(),
                                          type=outcome.ended)
-        failure.text = "\n".join(outcome.console[-20:])
+        failure.text = "\n".join(_xml_safe(line) for line in outcome.console[-20:])
     out = ElementTree.SubElement(case, "system-out")
     out.text = "\n".join(_xml_safe(line) for line in outcome.console)
     try:

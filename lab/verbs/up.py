@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import converged, providers, ui
+from lab import converged, providers, resources, ui
 from lab.config import LabConfig
 from lab.playbook import Outcome, lab_vars, provision
 from lab.remote import Remote
@@ -36,6 +36,7 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
     provider = providers.get(name, config, state_dir)
     phases: dict[str, float] = {}
     with ui.step("Preflight", phases, "preflight"):
+        resources.check()
         provider.preflight()
     with ui.step(f"Lab VM ({name})", phases, "vm"):
         target = provider.up()

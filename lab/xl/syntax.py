@@ -13,6 +13,7 @@ so everything not edited (comments, order, spacing) survives byte for byte.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -476,8 +477,21 @@ def read(path: str | Path) -> XlFile:
 
 
 def write(doc: XlFile, path: str | Path) -> None:
-    """Write aside, then rename: a crash never leaves a half-written .xl file."""
-    p = Path(path)
+    """Write aside, then rename: a crash never leaves a half-written .xl file. A symlinked file
+    is written where the link points (the link stays a link), and an existing file keeps its
+    permissions (a 0600 file with secrets in its boot arguments stays 0600)."""
+    p = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     tmp = p.with_name(f".{p.name}.xenlab-tmp")
-    tmp.write_bytes(doc.text.encode(ENCODING, ERRORS))
-    tmp.replace(p)
+    try:
+        mode = stat.S_IMODE(p.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    try:
+        tmp.write_bytes(doc.text.encode(ENCODING, ERRORS))
+        if mode is not None:
+            tmp.chmod(mode)
+        tmp.replace(p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LabError(f"{p}: cannot write: {exc.strerror}",
+                       hint="check the directory's permissions and free space") from None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import XENLAB
 
 from lab.checks import host as hostchecks
 from lab.config import LabConfig
@@ -224,7 +225,7 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
     env = {**os.environ, "NO_COLOR": "1"}
     remote = Remote(lab.ssh, lab.target)
     try:
-        proc = subprocess.Popen(["xenlab", "deploy", "big.xl"], cwd=work, env=env,
+        proc = subprocess.Popen([*XENLAB, "deploy", "big.xl"], cwd=work, env=env,
                                 stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
         for line in proc.stderr:
@@ -242,7 +243,7 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
         assert remote.run(["test", "-e", uploaded], check=False).rc == 1  # nothing under the real name
         assert not remote.run(["find", str(Path(uploaded).parent), "-name", "*.partial-*"]).out
 
-        again = subprocess.run(["xenlab", "deploy", "big.xl"], cwd=work, env=env, capture_output=True,
+        again = subprocess.run([*XENLAB, "deploy", "big.xl"], cwd=work, env=env, capture_output=True,
                                text=True, timeout=600)
         assert again.returncode == 1 and f"xl create {name} failed" in again.stderr, again.stderr
         assert remote.sha256(uploaded) == sha256_file(kernel)
@@ -259,7 +260,7 @@ def test_uploads_show_a_progress_bar_on_a_terminal(lab: Provisioned, tmp_path: P
     (tmp_path / "bar.xen").write_bytes(os.urandom(64 << 20))
     (tmp_path / "bar.xl").write_text("name = 'bar'\ntype = 'pv'\nkernel = 'bar.xen'\nmemory = 64\n")
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(["xenlab", "deploy", "bar.xl"], cwd=tmp_path, stdin=follower,
+    proc = subprocess.Popen([*XENLAB, "deploy", "bar.xl"], cwd=tmp_path, stdin=follower,
                             stdout=follower, stderr=follower,
                             env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"})
     os.close(follower)

@@ -8,19 +8,21 @@ The tests run in file order, each building on the lab the previous one left.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import xenlab
+from helpers import XENLAB, xenlab
 
 from lab.checks import host as hostchecks
 
@@ -42,7 +44,7 @@ class Lab:
         return self.dir / ".xenlab"
 
     def run(self, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["xenlab", *args], cwd=self.dir, capture_output=True, text=True,
+        r = subprocess.run([*XENLAB, *args], cwd=self.dir, capture_output=True, text=True,
                            timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
         return r
 
@@ -96,6 +98,7 @@ def test_up_gives_real_xen_dom0(lab: Lab) -> None:
 
 def test_lab_network_checks_pass_over_ssh(lab: Lab) -> None:
     remote = lab.remote()
+    hostchecks.unikernel_cpu(remote)  # AES-NI, PCLMULQDQ, SSE4.x, POPCNT; hvm for PVH
     hostchecks.bridge(remote)
     hostchecks.promiscuous(remote)
     hostchecks.dnsmasq_on_bridge_only(remote)
@@ -211,7 +214,7 @@ def test_a_truncated_upload_is_never_trusted(lab: Lab, guest: Path) -> None:
 def test_two_more_guests_at_once_get_distinct_leases(lab: Lab, guest: Path) -> None:
     xls = [named_copy(guest, name) for name in ("auth2", "auth3")]
     t = time.monotonic()
-    procs = [subprocess.Popen(["xenlab", "deploy", str(x), "--json", "--probe", "tcp:8088"], cwd=lab.dir,
+    procs = [subprocess.Popen([*XENLAB, "deploy", str(x), "--json", "--probe", "tcp:8088"], cwd=lab.dir,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for x in xls]
     results = [p.communicate(timeout=900) for p in procs]
     lab.timings["deploy_two_concurrently"] = round(time.monotonic() - t, 1)
@@ -280,7 +283,7 @@ def test_console_is_interactive_and_ctrl_bracket_leaves(lab: Lab) -> None:
 
     token = secrets.token_hex(4)
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(["xenlab", "console", "auth4"], cwd=lab.dir, stdin=follower,
+    proc = subprocess.Popen([*XENLAB, "console", "auth4"], cwd=lab.dir, stdin=follower,
                             stdout=follower, stderr=follower, start_new_session=True)
     os.close(follower)
     seen, deadline, next_send = b"", time.monotonic() + 90, 0.0
@@ -310,6 +313,152 @@ def test_a_guest_that_never_answers_is_destroyed_not_left_half_deployed(lab: Lab
     assert "hint: console:" in r.stderr  # the diagnosis names what it saw
     assert "auth5" not in lab.remote().check_output("sudo xl list")
     assert "auth5" not in json.loads((lab.state / "state.json").read_text())["domains"]
+
+
+# -- real unikernels' behaviour, played by stand-ins (examples/unikernels/*/init says which) ----
+@pytest.fixture(scope="module")
+def unikernels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of examples/unikernels with the stand-ins built (`make unikernels`)."""
+    from conftest import ROOT
+
+    d = tmp_path_factory.mktemp("uk") / "unikernels"
+    shutil.copytree(ROOT / "examples" / "unikernels", d,
+                    ignore=shutil.ignore_patterns("*.xen", "*-initrd.gz"))
+    for persona in sorted(p for p in d.iterdir() if (p / "init").exists()):
+        r = subprocess.run([sys.executable, str(ROOT / "examples/auth_service/build_guest.py"), str(persona),
+                            "--unikernel", str(persona)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    return d
+
+
+def domains(lab: Lab) -> list[str]:
+    return [line.split()[0] for line in lab.remote().check_output("sudo xl list").splitlines()[1:]]
+
+
+def test_run_a_pvh_unikernel_that_prints_and_exits(lab: Lab, unikernels: Path, tmp_path: Path) -> None:
+    """MirageOS 4's shape: PVH, no network device, prints and powers off within a second. From its
+    .xl.in template, as `mirage configure` also writes it. Exit 0, console on stdout, nothing left."""
+    junit = tmp_path / "hello.xml"
+    t = time.monotonic()
+    r = lab.run("run", str(unikernels / "hello" / "hello.xl.in"), "--arg", "--hello=world",
+                "--junit-xml", str(junit), timeout=600)
+    lab.timings["run_hello"] = round(time.monotonic() - t, 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "hello: boot arguments: console=hvc0 quiet --hello=world" in r.stdout
+    assert "hello: Hello World! (4/4)" in r.stdout and "error:" not in r.stderr
+    assert "hello ended with a poweroff" in r.stderr
+    assert 'failures="0"' in junit.read_text() and "Hello World! (4/4)" in junit.read_text()
+    assert "hello" not in domains(lab)
+
+
+def test_run_a_unikernel_that_aborts_fails(lab: Lab, unikernels: Path, tmp_path: Path) -> None:
+    r = lab.run("run", str(unikernels / "crash" / "crash.xl"), "--json", timeout=600)
+    assert r.returncode == 1, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["ended"] == "crash" and out["passed"] is False
+    assert any("stand-in for an uncaught exception" in line for line in out["console"])
+    assert "crash" not in domains(lab)
+
+
+def test_run_stops_a_guest_that_never_ends(lab: Lab, unikernels: Path) -> None:
+    r = lab.run("run", str(unikernels / "static_web" / "static_web.xl"), "--no-network",
+                "--timeout", "20", timeout=600)
+    assert r.returncode == 124, r.stderr[-3000:]
+    assert "still running after" in r.stderr and "static_web" not in domains(lab)
+
+
+def test_deploy_stops_waiting_when_the_guest_powers_off(lab: Lab, unikernels: Path) -> None:
+    """A unikernel that exits is no reason to wait 180 s for a lease: the wait ends with it."""
+    t = time.monotonic()
+    r = lab.run("deploy", str(unikernels / "hello" / "hello.xl"), "--network", timeout=600)
+    took = time.monotonic() - t
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 1 and len(errors) == 1, r.stderr[-3000:]
+    assert "hello ended (poweroff)" in errors[0] and "hello destroyed" in errors[0]
+    assert "Hello World!" in r.stderr  # the console tail in the hint
+    assert took < 120, took
+    # This boot's console only; the previous boot of the name (the run above) kept as .1.
+    logs = lab.remote().check_output("sudo sh -c 'grep -c \"exit 0\" /var/log/xen/console/guest-hello.log*'")
+    assert sorted(logs.split()) == sorted(["/var/log/xen/console/guest-hello.log:1",
+                                           "/var/log/xen/console/guest-hello.log.1:1"]), logs
+
+
+def curl(lab: Lab, url: str) -> str:
+    r = subprocess.run(["ip", "netns", "exec", lab.netns, "curl", "-fsS", "-m", "10", url],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_static_unikernel_on_a_cpu_with_aes_ni(lab: Lab, unikernels: Path) -> None:
+    """MirageOS 3 web server's shape: PV, crypto that traps without AES-NI/SSE4, its address only
+    from boot arguments. `--static` gives it a free address of the static range (MirageOS 4
+    dialect by default), readiness is its address answering, HTTP from the user's side."""
+    xl = unikernels / "static_web" / "static_web.xl"
+    t = time.monotonic()
+    out = deploy(lab, xl, "--static", "--probe", "http://:80/")
+    lab.timings["deploy_static"] = round(time.monotonic() - t, 1)
+    ip = str(out["ip"])
+    assert out["address"] == "static" and ip == "192.168.77.201"
+    assert f"--ipv4={ip}/24 --ipv4-gateway=192.168.77.2" in str(out["boot_args"])
+    assert curl(lab, f"http://{ip}/") == f"static_web at {ip}/24"
+    listed = {d["name"]: d for d in json.loads(lab.run("list", "--json").stdout)}
+    row = listed["static_web"]
+    assert (row["ip"], row["address"], row["state"]) == (ip, "static", "running")
+    assert row["boot_args"] == out["boot_args"]
+    assert row["sha256"]["static_web.xen"] == hashlib.sha256((unikernels / "static_web" / "static_web.xen")
+                                                             .read_bytes()).hexdigest()
+    assert 0 <= row["uptime_s"] < 600 and row["uptime_s"] != row["cpu_s"]
+
+
+def test_static_mirage3_dialect_and_a_pinned_binary(lab: Lab, unikernels: Path) -> None:
+    src = unikernels / "static_web"
+    xl = src / "static_web3.xl"
+    xl.write_text((src / "static_web.xl").read_text().replace("'static_web'", "'static_web3'"))
+    digest = hashlib.sha256((src / "static_web.xen").read_bytes()).hexdigest()
+    out = deploy(lab, xl, "--static", "192.168.77.230", "--arg-style", "mirage3", "--sha256", digest,
+                 "--probe", "tcp:80")
+    assert "ipv4=192.168.77.230/24 ipv4-gateway=192.168.77.2" in str(out["boot_args"])
+    assert "--ipv4" not in str(out["boot_args"])
+    assert curl(lab, "http://192.168.77.230/") == "static_web at 192.168.77.230/24"
+
+
+@pytest.mark.parametrize("case", ["in-use", "outside-range", "quote", "semicolon", "sha256"])
+def test_bad_unikernel_inputs_create_nothing(lab: Lab, unikernels: Path, case: str) -> None:
+    src = unikernels / "static_web"
+    xl = src / "static_bad.xl"
+    xl.write_text((src / "static_web.xl").read_text().replace("'static_web'", "'static_bad'"))
+    args, expected = {
+        "in-use": (["--static", "192.168.77.201"], "in use by the guest 'static_web'"),
+        "outside-range": (["--static", "192.168.77.50"], "outside the lab's static range"),
+        "quote": (["--arg", "--name='x'"], "cannot hold"),
+        "semicolon": (["--arg", "a;reboot"], "cannot hold ';'"),
+        "sha256": (["--sha256", "0" * 64], "sha256 is"),
+    }[case]
+    before = domains(lab)
+    r = lab.run("deploy", str(xl), *args)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert expected in errors[0] and "destroyed" not in errors[0]
+    assert domains(lab) == before
+    remote = lab.remote()
+    assert not remote.file("/var/lib/xenlab/domains/static_bad").exists
+    assert "static_bad" not in remote.check_output("sudo ls /var/lib/xenlab/static-ips -l || true")
+
+
+def test_the_example_guest_boots_as_pvh_too(lab: Lab, guest: Path) -> None:
+    """Debian's kernel boots PVH, as MirageOS 4 unikernels do: the same auth service, type='pvh'."""
+    xl = guest / "auth_pvh.xl"
+    xl.write_text((guest / "auth_service.xl").read_text().replace("'auth_service'", "'auth_pvh'")
+                  .replace("builder = 'linux'", "type = 'pvh'"))
+    out = deploy(lab, xl, "--probe", "http://:8088/")
+    assert http(lab, str(out["ip"]), "user=john&password=password1") == (200, "hello john!")
+    info = json.loads(lab.remote().check_output("sudo xl list -l auth_pvh"))
+    assert info[0]["config"]["c_info"]["type"] == "pvh"
+    for name in ("auth_pvh", "static_web", "static_web3"):
+        r = lab.run("destroy", name)
+        assert r.returncode == 0, r.stderr
+    assert not lab.remote().file("/var/lib/xenlab/static-ips/192.168.77.201").exists
 
 
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:

@@ -1,0 +1,66 @@
+"""MirageOS's NAME.xl.in templates: filled from the lab, then repaired like any .xl file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import xenlab
+
+from lab.config import LabConfig
+from lab.fix import fix_file
+from lab.xl.model import Domain
+
+# As `mirage configure -t xen` (MirageOS 4) writes it for a unikernel with one block device and
+# one network device.
+TEMPLATE = """name = '@NAME@'
+kernel = '@KERNEL@'
+type = 'pvh'
+memory = @MEMORY@
+on_crash = 'preserve'
+
+disk = [ 'format=raw, vdev=xvdb, access=rw, target=@BLOCK:disk.img@' ]
+
+# if your system uses openvswitch then either edit /etc/xen/xl.conf and set
+#     vif.default.script="vif-openvswitch"
+# or add "script=vif-openvswitch," before the "bridge=" below:
+vif = [ 'bridge=@NETWORK:service@' ]
+"""
+
+
+def project(tmp_path: Path, text: str = TEMPLATE) -> Path:
+    (tmp_path / "web.xen").write_bytes(b"\x7fELF")
+    (tmp_path / "disk.img").write_bytes(b"\0" * 512)
+    path = tmp_path / "web.xl.in"
+    path.write_text(text)
+    return path
+
+
+def test_placeholders_are_filled_from_the_lab(tmp_path: Path, xen) -> None:
+    config = LabConfig(bridge="labbr", guest_memory_max=96)
+    report = fix_file(project(tmp_path), config)
+    assert report.findings == []  # nothing left for the rules once the lab filled it in
+    d = Domain(report.fixed)
+    assert (d.name, d.kernel, d.memory, d.type) == ("web", "web.xen", 96, "pvh")
+    assert [x.target for x in d.disks()] == ["disk.img"] and [v.bridge for v in d.vifs()] == ["labbr"]
+    out = tmp_path / "check.xl"
+    out.write_text(report.fixed.text)
+    res = xen.parse(str(out))
+    assert res.rc == 0, res.error
+    assert xen.get(res.cfg, "vif") == ("list", ["bridge=labbr"])
+    assert xen.get_long(res.cfg, "memory") == 96
+
+
+def test_fix_write_puts_the_result_beside_the_template(tmp_path: Path) -> None:
+    path = project(tmp_path)
+    r = xenlab("fix", path, "--write", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert path.read_text() == TEMPLATE  # the template stays a template
+    written = (tmp_path / "web.xl").read_text()
+    assert "@" not in written.replace("vif-openvswitch", "") and "name = 'web'" in written
+
+
+def test_unknown_placeholder_names_its_line(tmp_path: Path) -> None:
+    path = project(tmp_path, TEMPLATE.replace("on_crash = 'preserve'", "on_crash = '@CRASH@'"))
+    r = xenlab("fix", path, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"error: {path}:5: unknown placeholder @CRASH@" in r.stderr and "hint:" in r.stderr
