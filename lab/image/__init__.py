@@ -8,6 +8,7 @@ complete. A failed build leaves no image behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -72,39 +73,72 @@ def parse_size(text: str) -> int:
 def scan(directory: Path) -> list[Entry]:
     """Every file and directory under `directory`, parents before children, sorted by name.
 
-    Symlinks are followed (an image holds contents, not links); sockets, FIFOs and devices are an
-    error, since no image format here can hold them.
+    An image ships to a guest, so nothing from outside the data directory may end up in it: a
+    symlink is followed only when its target stays inside the directory (an image holds contents,
+    not links), and refused when it leaves it, loops back to one of its own parents, or dangles.
+    Sockets, FIFOs and devices are an error, since no image format here can hold them; so is a
+    name that is not UTF-8, which no reader of the image would see as written.
     """
     if not directory.is_dir():
         bad_input(f"{directory}: not a directory", hint="give the directory of files to put in the image")
+    top = directory.resolve()
     out: list[Entry] = []
     special: list[str] = []
-
-    def walk(d: str, prefix: str) -> None:
+    # Iterative, not recursive: a tree nested thousands deep is data, not a reason to crash.
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
+    st_top = os.stat(top)
+    stack.append((str(directory), "", frozenset({(st_top.st_dev, st_top.st_ino)})))
+    while stack:
+        d, prefix, ancestors = stack.pop()
         try:
             children = sorted(os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
-            die(f"{d}: cannot read: {exc.strerror}")
+            bad_input(f"{d}: cannot read: {exc.strerror}", hint="make it readable, or leave it out")
+        subdirs = []
         for child in children:
             rel = f"{prefix}{child.name}"
+            if not _is_utf8(child.name):
+                shown = child.name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+                bad_input(f"{directory}: the name {prefix}{shown} is not UTF-8",
+                          hint="rename it (images store names as text)")
+            if child.is_symlink():
+                target = Path(os.path.realpath(child.path))
+                if target != top and top not in target.parents:
+                    bad_input(f"{child.path}: a symlink that leaves the data directory "
+                              f"(to {os.readlink(child.path)})",
+                              hint="copy the file into the directory: nothing outside it goes into "
+                                   "an image")
             try:
-                st = child.stat()  # follows symlinks
+                st = child.stat()  # follows symlinks (inside the directory only, checked above)
             except OSError as exc:
-                die(f"{child.path}: cannot stat: {exc.strerror}",
-                    hint="a dangling symlink? remove it or point it at a file")
+                bad_input(f"{child.path}: cannot stat: {exc.strerror}",
+                          hint="a dangling symlink? remove it or point it at a file")
             if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    bad_input(f"{child.path}: a symlink back to one of its own parent directories",
+                              hint="remove the link: the image would never end")
                 out.append(Entry(rel, child.path, True, 0, st.st_mtime, st.st_mode))
-                walk(child.path, rel + "/")
+                subdirs.append((child.path, rel + "/", ancestors | {key}))
             elif stat.S_ISREG(st.st_mode):
                 out.append(Entry(rel, child.path, False, st.st_size, st.st_mtime, st.st_mode))
             else:
                 special.append(rel)
-
-    walk(str(directory), "")
+        stack.extend(reversed(subdirs))
     if special:
         bad_input(f"{directory}: not regular files or directories: {', '.join(special[:10])}",
                   hint="images hold regular files and directories only")
+    # Parents before children, siblings by name: the order the recursive walk gave.
+    out.sort(key=lambda e: e.rel.split("/"))
     return out
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -113,8 +147,15 @@ def atomic_output(output: Path) -> Iterator[int]:
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         bad_input(f"{output}: directory {parent} does not exist")
+    if output.is_symlink() or (output.exists() and not output.is_file()):
+        bad_input(f"{output}: exists and is not a regular file",
+                  hint="give -o a new file name, or an existing image to replace")
     tmp = parent / f".{output.name}.{os.getpid()}.xenlab-tmp"
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        bad_input(f"{output}: cannot write in {parent}: {exc.strerror}",
+                  hint="write the image to a directory you can write to")
     try:
         yield fd
         # No fsync: like mkfs.fat, mcopy and tar, durability is left to the page cache; the
@@ -126,11 +167,14 @@ def atomic_output(output: Path) -> Iterator[int]:
         with contextlib.suppress(FileNotFoundError):
             output.unlink()
         os.rename(tmp, output)
-    except BaseException:
+    except BaseException as exc:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # writing the image, not reading the data (copy_into's)
+            die(f"{output}: cannot write the image: {exc.strerror}",
+                hint="is the disk full? free space or write it elsewhere")
         raise
 
 
@@ -144,22 +188,62 @@ def copy_into(fd: int, entry: Entry, offset: int) -> None:
                 # One read + one write beats the copy_file_range set-up for small files.
                 data = os.read(src, entry.size + 1)
                 if len(data) == entry.size:
-                    written = os.pwrite(fd, data, offset)
+                    try:
+                        written = os.pwrite(fd, data, offset)
+                    except OSError as exc:
+                        raise _WriteError(exc) from None
             else:
-                while written < entry.size:
-                    n = os.copy_file_range(src, fd, entry.size - written, written, offset + written)
-                    if n == 0:
-                        break
-                    written += n
+                written = _copy_range(src, fd, entry.size, offset)
                 if os.pread(src, 1, entry.size):
                     written += 1  # grew since the scan
         finally:
             os.close(src)
+    except _WriteError as exc:
+        raise exc.error from None  # the image's side: atomic_output reports it
     except OSError as exc:
-        die(f"{entry.source}: cannot read: {exc.strerror}")
+        bad_input(f"{entry.source}: cannot read: {exc.strerror}",
+                  hint="make it readable, or leave it out of the directory")
     if written != entry.size:
         die(f"{entry.source}: changed size while the image was built",
             hint="stop whatever writes to the data directory and build again")
+
+
+class _WriteError(Exception):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
+# copy_file_range refuses across filesystems (EXDEV: a tmpfs data directory, a separate /home)
+# and on some filesystems at all; a plain read/write loop does the same job there.
+_NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
+
+
+def _copy_range(src: int, fd: int, size: int, offset: int) -> int:
+    written = 0
+    use_range = True
+    while written < size:
+        if use_range:
+            try:
+                n = os.copy_file_range(src, fd, size - written, written, offset + written)
+            except OSError as exc:
+                if exc.errno in _NO_COPY_RANGE:
+                    use_range = False
+                    continue
+                if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                    raise _WriteError(exc) from None
+                raise
+        else:
+            chunk = os.pread(src, min(1 << 20, size - written), written)
+            n = 0
+            if chunk:
+                try:
+                    n = os.pwrite(fd, chunk, offset + written)
+                except OSError as exc:
+                    raise _WriteError(exc) from None
+        if n == 0:
+            break
+        written += n
+    return written
 
 
 def check_output_outside(directory: Path, output: Path) -> None:

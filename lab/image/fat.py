@@ -150,6 +150,9 @@ def _clusters_needed(root: _Node, cluster_bytes: int) -> int:
 
 
 def geometry(root: _Node, n_root: int, size: int | None, where: str) -> Geometry:
+    if size is not None and size > MAX_IMAGE:
+        bad_input(f"{where}: --size {size} is over FAT16's limit for ocaml-fat (128 MiB)",
+                  hint="use a tar image for more data")
     root_entries = max(512, -(-n_root // 16) * 16)
     needed_at = {}
     for spc in SECTORS_PER_CLUSTER:
@@ -158,6 +161,8 @@ def geometry(root: _Node, n_root: int, size: int | None, where: str) -> Geometry
         needed_at[spc] = need
         if size is None:
             clusters = max(MIN_CLUSTERS, need + max(int(need * HEADROOM), 16))
+            if clusters > MAX_CLUSTERS and need <= MAX_CLUSTERS and spc == SECTORS_PER_CLUSTER[-1]:
+                clusters = MAX_CLUSTERS  # it fits, with less headroom than usual
             if clusters > MAX_CLUSTERS:
                 continue
             return Geometry(spc, root_entries, _fat_sectors(clusters), clusters)
@@ -177,9 +182,6 @@ def geometry(root: _Node, n_root: int, size: int | None, where: str) -> Geometry
             bad_input(f"{where}: the data needs {need * cb} bytes but --size {size} leaves "
                       f"{clusters * cb}", hint="give a larger --size, or none to fit the data")
         return Geometry(spc, root_entries, _fat_sectors(clusters), clusters)
-    if size is not None and size > MAX_IMAGE:
-        bad_input(f"{where}: --size {size} is over FAT16's limit for ocaml-fat (128 MiB)",
-                  hint="use a tar image for more data")
     need_bytes = needed_at[SECTORS_PER_CLUSTER[-1]] * SECTORS_PER_CLUSTER[-1] * SECTOR
     bad_input(f"{where}: {need_bytes / MiB:.1f} MiB of data does not fit a FAT16 image "
               "(ocaml-fat reads at most 128 MiB)", hint="use a tar image for more data")

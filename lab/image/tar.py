@@ -12,6 +12,8 @@ from lab.image import Entry, ImageResult, atomic_output, scan
 
 PAD = 4096
 MAX_MEMBER = 8**11 - 1  # ustar's 11 octal digits of size
+MAX_MTIME = 8**11  # and of seconds since 1970
+MAX_TAR_IMAGE = 64 * 1024**3
 
 
 def _fits_ustar(rel: str, is_dir: bool) -> bool:
@@ -59,12 +61,22 @@ def build(directory: Path, output: Path, size: int | None) -> ImageResult:
         bad_input(f"{directory}: no files to put in the image", hint="is this the right directory?")
     too_long = [e.rel for e in entries if not _fits_ustar(e.rel, e.is_dir)]
     if too_long:
-        bad_input(f"{directory}: {len(too_long)} path(s) too long for ustar: {', '.join(too_long[:10])}",
+        shown = ", ".join(p if len(p) <= 160 else p[:60] + "..." + p[-60:] for p in too_long[:3])
+        bad_input(f"{directory}: {len(too_long)} path(s) too long for ustar: {shown}",
                   hint="ustar holds names up to 100 bytes (or 155-byte directory + 100-byte name)")
+    dated = [e.rel for e in entries if not 0 <= e.mtime < MAX_MTIME]
+    if dated:
+        bad_input(f"{directory}: modification time outside ustar's range (1970 to 2242): "
+                  f"{', '.join(dated[:3])}", hint="touch them to give them a current date")
     huge = [e.rel for e in entries if e.size > MAX_MEMBER]
     if huge:
-        bad_input(f"{directory}: files over 8 GiB cannot be in a ustar image: {', '.join(huge)}")
+        bad_input(f"{directory}: files over 8 GiB cannot be in a ustar image: {', '.join(huge[:3])}")
 
+    if size is not None and size % PAD:
+        bad_input(f"--size {size} is not a multiple of {PAD}")
+    if size is not None and size > MAX_TAR_IMAGE:
+        bad_input(f"--size {size} is larger than any block device xenlab makes "
+                  f"({MAX_TAR_IMAGE // 1024**3} GiB)", hint="leave out --size to fit the data")
     with atomic_output(output) as fd:
         sink = _FdWriter(fd)
         with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT,  # type: ignore[call-overload]
@@ -78,8 +90,6 @@ def build(directory: Path, output: Path, size: int | None) -> ImageResult:
         length = sink.tell()
         padded = -(-length // PAD) * PAD
         if size is not None:
-            if size % PAD:
-                bad_input(f"--size {size} is not a multiple of {PAD}")
             if size < padded:
                 bad_input(f"{directory}: the archive needs {padded} bytes but --size gives {size}",
                           hint="give a larger --size, or none to fit the data")

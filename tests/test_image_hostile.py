@@ -1,0 +1,185 @@
+"""Image builders against generated and hostile trees: every tree is either built and read back
+by the real tools (GNU tar; fsck.fat and mtools) with nothing from outside the data directory in
+it, or refused with one `error:` line, exit 2, no traceback and no file left at -o."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from helpers import run, xenlab
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lab.errors import LabError
+from lab.image import build_image
+
+SECRET = b"outside-the-data-directory"
+# 8.3-friendly names (what FAT holds) and some that only tar holds.
+NAMES = st.sampled_from(["A.TXT", "B", "INDEX.HTM", "DATA.BIN", "Long Name.txt", "x", "CSS", "ÉTÉ.TXT"])
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> list[tuple[str, str, object]]:
+    """(kind, path, payload) items: file, dir, link-in (to a file inside), link-out, fifo."""
+    items: list[tuple[str, str, object]] = []
+    for i in range(draw(st.integers(1, 6))):
+        name = f"{draw(NAMES)}{i}" if draw(st.booleans()) else draw(NAMES)
+        kind = draw(st.sampled_from(["file", "file", "file", "dir", "link-in", "link-out", "fifo", "old"]))
+        items.append((kind, name, draw(st.binary(max_size=3000))))
+    return items
+
+
+def materialise(root: Path, items: list[tuple[str, str, object]]) -> tuple[Path, set[str]]:
+    """The tree on disk, and the kinds of item that made it there (a name taken is skipped)."""
+    made: set[str] = set()
+    data = root / "data"
+    data.mkdir()
+    (root / "secret").write_bytes(SECRET)
+    first_file = None
+    for kind, name, payload in items:
+        p = data / name
+        if p.exists() or p.is_symlink() or (kind == "link-in" and first_file is None):
+            continue
+        made.add(kind)
+        if kind in ("file", "old"):
+            p.write_bytes(payload)  # type: ignore[arg-type]
+            first_file = first_file or p
+            if kind == "old":
+                os.utime(p, (-86400 * 365, -86400 * 365))  # 1969
+        elif kind == "dir":
+            p.mkdir()
+            (p / "IN.TXT").write_bytes(b"inner")
+        elif kind == "link-in":
+            assert first_file is not None
+            p.symlink_to(first_file.name)
+        elif kind == "link-out":
+            p.symlink_to("../secret")
+        elif kind == "fifo":
+            os.mkfifo(p)
+    return data, made
+
+
+@pytest.mark.parametrize("kind", ["tar", "fat"])
+@given(items=trees())
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_generated_trees_are_built_and_read_back_or_refused_cleanly(kind: str, items: list) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data, made = materialise(root, items)
+        out = root / "out.img"
+        try:
+            build_image(kind, data, out)
+        except LabError as exc:
+            assert exc.code == 2 and exc.hint and "\n" not in exc.message
+            assert not out.exists() and not list(root.glob(".out.img.*"))
+            return
+        raw = out.read_bytes()
+        assert SECRET not in raw  # nothing from outside the data directory
+        assert not made & {"link-out", "fifo"}, "a link out or a FIFO must be refused"
+        assert not (kind == "tar" and "old" in made), "a date before 1970 must be refused by tar"
+        if kind == "tar":
+            listing = run("tar", "-tf", out).stdout.split()
+            assert listing, raw[:512]
+        else:
+            assert run("fsck.fat", "-n", out, check=False).returncode == 0
+            assert run("mdir", "-i", out, "::", env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+                       check=False).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["tar", "fat"])
+@pytest.mark.parametrize("case", ["link-out", "link-dotdot", "loop", "dir-output", "device-output",
+                                  "unwritable", "non-utf8", "unreadable"])
+def test_hostile_inputs_are_one_line_errors(tmp_path: Path, kind: str, case: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "A.TXT").write_bytes(b"a")
+    out = tmp_path / "out.img"
+    expected = {"link-out": "leaves the data directory", "link-dotdot": "leaves the data directory",
+                "loop": "back to one of its own parent", "dir-output": "not a regular file",
+                "device-output": "not a regular file", "unwritable": "cannot write",
+                "non-utf8": "not UTF-8", "unreadable": "cannot read"}[case]
+    if case == "link-out":
+        (data / "SHADOW").symlink_to("/etc/shadow")
+    elif case == "link-dotdot":
+        (data / "UP").symlink_to("..")
+    elif case == "loop":
+        (data / "SUB").mkdir()
+        (data / "SUB" / "BACK").symlink_to("..")
+    elif case == "dir-output":
+        out.mkdir()
+    elif case == "device-output":
+        out = tmp_path / "null"
+        subprocess.run(["mknod", out, "c", "1", "3"], check=True)
+    elif case == "unwritable":
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro], check=True)
+        out = ro / "out.img"
+    elif case == "non-utf8":
+        (data / os.fsdecode(b"\xff\xfe.TXT")).write_bytes(b"x")
+    elif case == "unreadable":
+        (data / "B.TXT").write_bytes(b"b")
+        (data / "B.TXT").chmod(0)
+        if os.geteuid() == 0:
+            # root reads anything: make it unreadable the way root meets it (a dead NFS file,
+            # a FUSE error), by taking the file away between scan and copy: a dangling link.
+            (data / "B.TXT").unlink()
+            (data / "B.TXT").symlink_to("NOWHERE")
+            expected = "cannot stat"
+    if case == "device-output" and os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    try:
+        before = out.stat() if out.exists() else None
+        r = xenlab("image", kind, data, "-o", out)
+    finally:
+        if case == "unwritable":
+            subprocess.run(["umount", tmp_path / "ro"], check=False)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert expected in errors[0] and "hint: " in r.stderr
+    if case == "device-output":
+        assert out.is_char_device() and before is not None and out.stat().st_rdev == before.st_rdev
+    if case == "dir-output":
+        assert out.is_dir()
+
+
+def test_large_file_across_filesystems_falls_back_from_copy_file_range(tmp_path: Path) -> None:
+    """copy_file_range refuses across filesystems (EXDEV): a tmpfs data directory, an image on
+    the disk. A 1 MiB file (over the small-file path) still arrives byte for byte."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    data = tmp_path / "tmpfs"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", data], check=True)
+    try:
+        payload = os.urandom(1 << 20)
+        (data / "BIG.BIN").write_bytes(payload)
+        out = Path(tempfile.mkdtemp(dir="/var/tmp")) / "x.img"
+        try:
+            r = xenlab("image", "fat", data, "-o", out)
+            assert r.returncode == 0, r.stderr
+            got = subprocess.run(["mtype", "-i", out, "::/BIG.BIN"], capture_output=True,
+                                 env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout
+            assert got == payload
+            r = xenlab("image", "tar", data, "-o", out)
+            assert r.returncode == 0, r.stderr
+            assert subprocess.run(["tar", "-xOf", out, "BIG.BIN"], capture_output=True).stdout == payload
+        finally:
+            shutil.rmtree(out.parent)
+    finally:
+        subprocess.run(["umount", data], check=False)
+
+
+def test_absurd_sizes_are_refused_at_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "A.TXT").write_bytes(b"a")
+    for kind in ("tar", "fat"):
+        r = xenlab("image", kind, data, "-o", tmp_path / "x.img", "--size", "1000000G")
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "--size" in r.stderr, r.stderr
+        assert not (tmp_path / "x.img").exists()
