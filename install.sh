@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs xenlab and everything it drives on Debian 12 (as root, or with sudo available).
 # Idempotent: a second run installs nothing new. apt and pip keep their own caches between runs.
+#   ./install.sh                 Debian packages, then the Python part
+#   ./install.sh --python-only   only the Python part (.venv, /usr/local/bin/xenlab)
 set -euo pipefail
 cd "$(dirname "$0")"
+PYTHON_ONLY=0
+[ "${1:-}" = "--python-only" ] && PYTHON_ONLY=1
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -25,6 +29,7 @@ PACKAGES=(
 )
 
 missing=()
+[ "$PYTHON_ONLY" = 1 ] && PACKAGES=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -43,4 +48,8 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # `xenlab` on PATH for everyone, pointing into the venv.
 $SUDO ln -sf "$PWD/.venv/bin/xenlab" /usr/local/bin/xenlab
-echo "xenlab installed: $(command -v xenlab) -> $PWD/.venv; tests: .venv/bin/python -m pytest"
+echo "xenlab installed: /usr/local/bin/xenlab -> $PWD/.venv/bin/xenlab"
+found=$(command -v xenlab || true)
+if [ "$found" != /usr/local/bin/xenlab ]; then
+    echo "note: \`xenlab\` on your PATH is $found, found before /usr/local/bin; run /usr/local/bin/xenlab or remove the other one"
+fi

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import NamedTuple, Union
 
 from lab.errors import EXIT_USAGE, LabError
 
@@ -35,8 +36,7 @@ class XlSyntaxError(LabError):
         self.path, self.line, self.col, self.detail = path, line, col, message
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a large file has millions of them
     kind: str  # IDENT NUMBER STRING NEWLINE ; = += [ ] , EOF
     text: str
     start: int
@@ -116,6 +116,12 @@ _TOKENS = [
     ("PUNCT", re.compile(r"[=;\[\],]")),
 ]
 
+# The kinds start with different characters, so the longest match is the only match, and one
+# alternation of them all finds it in one pass (eight separate tries per token were most of the
+# time on a large file).
+_MASTER = re.compile("|".join(f"(?P<k{i}>{rx.pattern})" for i, (_, rx) in enumerate(_TOKENS)))
+_KIND = {f"k{i}": kind for i, (kind, _) in enumerate(_TOKENS)}
+
 _SIMPLE_ESCAPES = {
     '"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
     "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -131,6 +137,8 @@ def _strtoul_len(window: str) -> int:
 def dequote(quoted: str) -> str:
     """The value of a quoted string, or ValueError with libxlutil's reason."""
     body = quoted[1:-1]
+    if "\\" not in body:
+        return body
     out = []
     i = 0
     while i < len(body):
@@ -160,40 +168,54 @@ def dequote(quoted: str) -> str:
 
 def tokenize(text: str, path: str = "<string>") -> list[Token]:
     tokens: list[Token] = []
-    pos, line, line_start = 0, 1, 0
-    while pos < len(text):
-        best_kind, best_end = "", pos
-        for kind, rx in _TOKENS:
-            m = rx.match(text, pos)
-            if m and m.end() > best_end:
-                best_kind, best_end = kind, m.end()
-        col = pos - line_start + 1
-        if not best_kind:
+    append = tokens.append
+    pos, line, line_start, end = 0, 1, 0, len(text)
+    match = _MASTER.match
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            col = pos - line_start + 1
+            if pos == end - 1 and text[pos] != "\0":
+                # libxlutil's lexer drops an unmatched last byte of the file (a lone `.`, a `#`
+                # or a `\r` with no newline after it): xl reads the file as if it were not there.
+                break
             if text[pos] == "#":
                 raise XlSyntaxError(path, line, col, "comment at the end of the file needs a newline")
             if text[pos] in "\"'":
                 raise XlSyntaxError(path, line, col, "unterminated string (strings end on their line)")
             if text[pos] == "\r":
                 raise XlSyntaxError(path, line, col, "carriage return: save the file with LF endings")
-            bad = re.match(r"[^ \t\n]*", text[pos:])
+            bad = re.match(r"[^ \t\n]*", text[pos:pos + 80])
             near = bad.group(0) if bad else text[pos]
             raise XlSyntaxError(path, line, col, f"unexpected {near!r}")
-        chunk = text[pos:best_end]
-        kind = chunk if best_kind in ("PUNCT",) else best_kind
+        kind = _KIND[m.lastgroup]  # type: ignore[index]
+        next_pos = m.end()
         if kind != "WS":
+            chunk = m.group()
+            if kind == "PUNCT":
+                kind = chunk
             value = chunk
             if kind == "STRING":
                 try:
                     value = dequote(chunk)
                 except ValueError as exc:
-                    raise XlSyntaxError(path, line, col, str(exc)) from None
-            tokens.append(Token(kind, chunk, pos, best_end, line, col, value))
-        if kind == "NEWLINE":
-            line += 1
-            line_start = best_end
-        pos = best_end
+                    raise XlSyntaxError(path, line, pos - line_start + 1, str(exc)) from None
+                if "\0" in chunk:
+                    # libxlutil aborts on it (xl crashes): refuse what xl cannot read.
+                    raise XlSyntaxError(path, line, pos - line_start + 1, "a NUL byte inside a string")
+            append(Token(kind, chunk, pos, next_pos, line, pos - line_start + 1, value))
+            if kind == "NEWLINE":
+                line += 1
+                line_start = next_pos
+        pos = next_pos
     tokens.append(Token("EOF", "", pos, pos, line, pos - line_start + 1))
     return tokens
+
+
+# libxlutil's parser stack holds lists nested this deep and no deeper (measured against 4.17).
+MAX_DEPTH = 4996
+# Nested lists are walked recursively (parse, resolve, JSON): room for MAX_DEPTH levels of it.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_DEPTH + 1000))
 
 
 class _Parser:
@@ -236,15 +258,19 @@ class _Parser:
             out.append(Assignment(key, op, value, self.tok))
         return out
 
-    def value(self, expected: str) -> Value:
+    def value(self, expected: str, depth: int = 0) -> Value:
         if self.tok.kind in ("STRING", "NUMBER"):
             return Atom(self.take("STRING", "NUMBER"))
         if self.tok.kind != "[":
             raise self.fail(expected)
+        if depth >= MAX_DEPTH:
+            t = self.tok
+            raise XlSyntaxError(self.path, t.line, t.col,
+                                f"lists nested deeper than xl reads ({MAX_DEPTH} levels)")
         node = ListNode(self.take("["), [], self.tok)
         self.skip_newlines()
         while self.tok.kind != "]":
-            node.items.append(self.value("a list item or ']'"))
+            node.items.append(self.value("a list item or ']'", depth + 1))
             self.skip_newlines()
             if self.tok.kind == ",":
                 node.commas.append(self.take(","))
@@ -263,6 +289,7 @@ Resolved = Union["Scalar", list["Resolved"]]
 class Scalar:
     text: str
     number: bool  # written as a NUMBER token (all parts, for `+=` chains)
+    added: bool = False  # the last assignment was `+=`: xl reads it as text only, never a number
 
 
 def _resolve(value: Value) -> Resolved:
@@ -311,11 +338,13 @@ class XlFile:
         for st in self.statements:
             new = _resolve(st.value)
             old = out.get(st.name)
+            if st.op == "+=" and isinstance(new, Scalar):
+                new = Scalar(new.text, new.number, added=True)
             if st.op == "+=" and old is not None:
                 if isinstance(old, list) and isinstance(new, list):
                     new = old + new
                 elif isinstance(old, Scalar) and isinstance(new, Scalar):
-                    new = Scalar(old.text + new.text, old.number and new.number)
+                    new = Scalar(old.text + new.text, old.number and new.number, added=True)
                 else:
                     raise XlSyntaxError(self.path, st.line, st.key.col,
                                         f"{st.name} += mixes a list and a string")
@@ -331,8 +360,9 @@ class XlFile:
         return v.text if isinstance(v, Scalar) else None
 
     def number(self, key: str) -> int | None:
+        """As xlu_cfg_get_long reads it: strtol of the text, refused after a `+=`."""
         v = self.get(key)
-        return strtol(v.text) if isinstance(v, Scalar) else None
+        return strtol(v.text) if isinstance(v, Scalar) and not v.added else None
 
     def strings(self, key: str) -> list[str] | None:
         v = self.get(key)
@@ -377,7 +407,10 @@ class XlFile:
             doc = doc._delete_statement(doc._find(st))
         first = doc.last(key)
         assert first is not None
-        doc = doc._splice(first.key.end, first.value.end, f"{_between(doc, first)}{literal}")
+        between = _between(doc, first)
+        if first.op == "+=":  # what is left of a `+=` chain becomes a plain assignment
+            between = between.replace("+=", "=", 1)
+        doc = doc._splice(first.key.end, first.value.end, f"{between}{literal}")
         return doc
 
     def _find(self, st: Assignment) -> Assignment:

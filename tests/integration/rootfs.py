@@ -20,6 +20,8 @@ SUITE = "bookworm"
 PACKAGES = [
     "openssh-server", "python3", "python3-apt", "sudo", "iproute2", "ifupdown", "bridge-utils",
     "dnsmasq", "nftables", "procps", "kmod", "xen-system-amd64", "iputils-ping",
+    # what a stock Debian 12 has for install.sh's Python part (tests/integration/test_install.py)
+    "python3-venv",
 ]
 
 
