@@ -31,19 +31,29 @@ def cli(verbose: bool) -> None:
     ui.settings.verbose = verbose
 
 
-def _json_option(f: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True, help="Print data as JSON on stdout.")(f)
-
-
-def _setup_json(as_json: bool) -> None:
+def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     from lab import ui
 
-    ui.settings.json = as_json
+    ui.settings.json = value  # human output goes quiet as soon as --json is seen
+    return value
+
+
+def _json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, callback=_json_mode,
+                        help="Print data as JSON on stdout.")(f)
 
 
 def _lab_flags(f: Any) -> Any:
-    f = click.option("--provider", type=click.Choice(["auto", "virtualbox", "qemu"]),
-                     help="Where the lab VM runs (default: auto).")(f)
+    """The settings declared as flags in lab/config.py, as options named after them."""
+    from lab.config import FIELDS
+
+    for name, field in reversed(FIELDS.items()):
+        meta = field.metadata
+        if meta["flag"]:
+            kind = click.Choice(meta["choices"]) if meta["choices"] else type(field.default)
+            f = click.option(f"--{name.replace('_', '-')}", name, type=kind,
+                             help=f"{meta['help'][0].upper()}{meta['help'][1:]} "
+                                  f"(default: {field.default}).")(f)
     return f
 
 
@@ -64,13 +74,12 @@ def _state_dir(resolved: Any) -> Path:
               help="Run Ansible even when the lab is converged (it is skipped otherwise).")
 @click.option("--skip-tags", default="", hidden=True,
               help="Ansible tags to skip (comma-separated), for development.")
-def up_cmd(provider: str | None, as_json: bool, provision: bool, skip_tags: str) -> None:
+def up_cmd(as_json: bool, provision: bool, skip_tags: str, **settings: Any) -> None:
     """Build the lab VM and make it a Xen lab host; on a converged lab, only prove it still is."""
     from lab import ui
     from lab.verbs.up import up
 
-    _setup_json(as_json)
-    resolved = _config(provider=provider)
+    resolved = _config(**settings)
     result = up(resolved.config, _state_dir(resolved),
                 skip_tags=tuple(t for t in skip_tags.split(",") if t), force=provision)
     if as_json:
@@ -80,13 +89,12 @@ def up_cmd(provider: str | None, as_json: bool, provision: bool, skip_tags: str)
 @cli.command("status")
 @_lab_flags
 @_json_option
-def status_cmd(provider: str | None, as_json: bool) -> None:
+def status_cmd(as_json: bool, **settings: Any) -> None:
     """Say whether the lab VM is running, stopped, crashed or absent."""
     from lab import ui
     from lab.verbs.lifecycle import status
 
-    _setup_json(as_json)
-    resolved = _config(provider=provider)
+    resolved = _config(**settings)
     data = status(resolved.config, _state_dir(resolved))
     if as_json:
         ui.emit_json(data)
@@ -98,20 +106,20 @@ def status_cmd(provider: str | None, as_json: bool) -> None:
 
 @cli.command("halt")
 @_lab_flags
-def halt_cmd(provider: str | None) -> None:
+def halt_cmd(**settings: Any) -> None:
     """Power the lab VM off (ACPI first, then a hard stop after a timeout)."""
     from lab.verbs.lifecycle import halt
 
-    resolved = _config(provider=provider)
+    resolved = _config(**settings)
     halt(resolved.config, _state_dir(resolved))
 
 
 @cli.command("destroy")
 @click.argument("name", required=False)
 @_lab_flags
-def destroy_cmd(name: str | None, provider: str | None) -> None:
+def destroy_cmd(name: str | None, **settings: Any) -> None:
     """Destroy the domain NAME on the lab; without NAME, remove the lab VM and its disk."""
-    resolved = _config(provider=provider)
+    resolved = _config(**settings)
     if name:
         from lab.domain import destroy as destroy_domain
 
@@ -169,7 +177,6 @@ def deploy_cmd(file: Path, as_json: bool, timings: bool, **kw: Any) -> None:
     from lab import ui
     from lab.verbs.deploy import deploy
 
-    _setup_json(as_json)
     resolved = _config()
     result = deploy(_request(file, **kw), resolved.config, _state_dir(resolved))
     if as_json:
@@ -193,7 +200,6 @@ def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, **kw: Any) -> Non
     from lab import ui
     from lab.verbs.run import run, write_junit
 
-    _setup_json(as_json)
     resolved = _config()
     outcome = run(_request(file, **kw), resolved.config, _state_dir(resolved), echo=not as_json)
     if junit_xml:
@@ -215,7 +221,6 @@ def list_cmd(as_json: bool) -> None:
     from lab import ui
     from lab.domain import listing
 
-    _setup_json(as_json)
     rows = listing(_state_dir(_config()))
     if as_json:
         ui.emit_json(rows)
@@ -248,12 +253,13 @@ def console_cmd(name: str, log: bool) -> None:
 
     from lab import run
     from lab.domain import console_log
-    from lab.errors import die
+    from lab.errors import no_lab
     from lab.ssh import SshFiles
 
-    files = SshFiles.in_dir(_state_dir(_config()))
+    state_dir = _state_dir(_config())
+    files = SshFiles.in_dir(state_dir)
     if not files.config.exists():
-        die("no lab here yet", hint="`xenlab up` first")
+        no_lab(state_dir)
     remote = (["sudo", "-n", "cat", console_log(name)] if log
               else ["sudo", "-n", "xl", "console", name])
     argv = [*files.ssh_argv()[:-1], *([] if log else ["-t"]), files.ssh_argv()[-1],
@@ -266,13 +272,13 @@ def console_cmd(name: str, log: bool) -> None:
 def ssh_cmd(command: tuple[str, ...]) -> None:
     """SSH into the lab host (with the pinned host key), or run COMMAND there."""
     from lab import run
-    from lab.errors import die
+    from lab.errors import no_lab
     from lab.ssh import SshFiles
 
-    resolved = _config()
-    files = SshFiles.in_dir(_state_dir(resolved))
+    state_dir = _state_dir(_config())
+    files = SshFiles.in_dir(state_dir)
     if not files.config.exists():
-        die("no lab here yet", hint="`xenlab up` first")
+        no_lab(state_dir)
     argv = files.ssh_argv() + (["--", *command] if command else [])
     run.exec_replace(argv)
 
@@ -280,14 +286,13 @@ def ssh_cmd(command: tuple[str, ...]) -> None:
 @cli.command("config")
 @_json_option
 @_lab_flags
-def config_cmd(as_json: bool, provider: str | None) -> None:
+def config_cmd(as_json: bool, **settings: Any) -> None:
     """Print the effective lab settings and where each came from."""
     from dataclasses import asdict
 
     from lab import config, ui
 
-    _setup_json(as_json)
-    resolved = _config(provider=provider)
+    resolved = _config(**settings)
     values = asdict(resolved.config)
     if as_json:
         ui.emit_json({k: {"value": v, "source": resolved.sources[k]} for k, v in values.items()})
@@ -324,7 +329,6 @@ def fix_cmd(file: Path, show_diff: bool, write: bool, check: bool, as_json: bool
     """Lint FILE and repair what `mirage configure -t xen` gets wrong for a lab."""
     from lab import fix, ui
 
-    _setup_json(as_json)
     report = fix.fix_file(file, _config().config)
     if as_json:
         ui.emit_json(report.to_json())
@@ -359,7 +363,6 @@ def _image_command(kind: str, summary: str) -> None:
         from lab import ui
         from lab.image import build_image, parse_size
 
-        _setup_json(as_json)
         result = build_image(kind, directory, output, parse_size(size) if size else None)
         if as_json:
             ui.emit_json(result.to_json())

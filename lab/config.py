@@ -24,13 +24,16 @@ PROVIDERS = ("auto", "virtualbox", "qemu")
 ACCELS = ("auto", "kvm", "tcg")
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool = False) -> Any:
+    """One setting: its default, its help, its allowed values, and whether the lab verbs take
+    it as a flag (--name); the CLI, `xenlab config` and validation all read it from here."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
 
 
 @dataclass(frozen=True)
 class LabConfig:
-    provider: str = _setting("auto", "auto, virtualbox or qemu (auto: VirtualBox if usable)")
+    provider: str = _setting("auto", "where the lab VM runs (auto: VirtualBox if usable, else QEMU)",
+                             PROVIDERS, flag=True)
     subnet: str = _setting("192.168.77.0/24", "the host-only lab network")
     host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network")
     lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge")
@@ -50,7 +53,8 @@ class LabConfig:
     guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
     host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
-    accel: str = _setting("auto", "QEMU: auto, kvm or tcg (auto: KVM only if a probe guest runs on it)")
+    accel: str = _setting("auto", "QEMU's accelerator (auto: KVM only if a probe guest runs on it)",
+                          ACCELS, flag=True)
 
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet, strict=False)
@@ -139,10 +143,10 @@ def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
     def fail(name: str, why: str) -> None:
         bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
 
-    if config.provider not in PROVIDERS:
-        fail("provider", f"must be one of {', '.join(PROVIDERS)}")
-    if config.accel not in ACCELS:
-        fail("accel", f"must be one of {', '.join(ACCELS)}")
+    for name, f in FIELDS.items():
+        choices = f.metadata["choices"]
+        if choices and getattr(config, name) not in choices:
+            fail(name, f"must be one of {', '.join(choices)}")
     try:
         net = config.network()
     except ValueError as exc:

@@ -27,3 +27,8 @@ def die(message: str, hint: str | None = None, code: int = EXIT_FAILURE) -> NoRe
 
 def bad_input(message: str, hint: str | None = None) -> NoReturn:
     raise LabError(message, hint=hint, code=EXIT_USAGE)
+
+
+def no_lab(state_dir: object) -> NoReturn:
+    """The one way to say that this directory has no lab (yet)."""
+    die(f"no lab here yet ({state_dir} holds none)", hint="`xenlab up` creates one")

@@ -153,7 +153,7 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
         die(f"provisioning failed at task '{task}': {msg}",
             hint="rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes")
     if code != 0:
-        tail = " / ".join(stderr.strip().splitlines()[-3:])
+        tail = run.tail(stderr)
         die(f"ansible-playbook failed (exit {code}): {tail}", hint="rerun with -v")
     return outcome
 

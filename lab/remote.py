@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import ui
-from lab.errors import die
+from lab import run, ui
+from lab.errors import die, no_lab
 from lab.ssh import SshFiles, SshTarget, connect
 from lab.state import LabState
 
@@ -57,7 +57,7 @@ class Remote:
     def open(cls, state_dir: Path) -> Remote:
         state = LabState.load(state_dir)
         if not state.ssh:
-            die("no lab here yet", hint="`xenlab up` first")
+            no_lab(state_dir)
         target = SshTarget(state.ssh["host"], int(state.ssh["port"]), state.ssh["user"],
                            Path(state.ssh["identity"]))
         return cls(SshFiles.in_dir(state_dir), target)
@@ -128,7 +128,7 @@ class Remote:
             finally:
                 channel.close()
         if check and rc != 0:
-            reason = " / ".join(line for line in err.strip().splitlines()[-3:] if line.strip())
+            reason = run.tail(err)
             die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
         return Result(rc, out, err)
 

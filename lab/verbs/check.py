@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab import run
 from lab.config import LabConfig
-from lab.errors import die
+from lab.errors import no_lab
 from lab.ssh import HOST_ALIAS, SshFiles
 from lab.state import LabState
 
@@ -18,7 +18,7 @@ CHECKS = Path(__file__).resolve().parent.parent / "checks" / "test_lab.py"
 def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, verbose: bool = False) -> int:
     ssh = SshFiles.in_dir(state_dir)
     if not ssh.config.exists():
-        die("no lab here yet", hint="`xenlab up` first")
+        no_lab(state_dir)
     state = LabState.load(state_dir)
     settings = {
         "bridge": config.bridge, "lab_address": f"{config.lab_ip}/{config.prefixlen}",

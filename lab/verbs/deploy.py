@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import bootargs, domain, ui
+from lab import bootargs, domain, run, ui
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
 from lab.errors import LabError, bad_input, die
@@ -300,7 +300,7 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
         r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
                        idempotent=False)
         if r.rc != 0:
-            reason = " / ".join(line for line in (r.err or r.out).strip().splitlines()[-4:])
+            reason = run.tail(r.err or r.out, 4)
             die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
     return Launched(name, mac, ip, lab_xl, cmdline, sent, time.monotonic(), before)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lab import providers, ui
 from lab.config import LabConfig
-from lab.errors import die
+from lab.errors import no_lab
 from lab.providers import VmStatus
 from lab.state import LabState
 
@@ -15,7 +15,7 @@ from lab.state import LabState
 def _provider(config: LabConfig, state_dir: Path) -> providers.Provider:
     state = LabState.load(state_dir)
     if not state.provider and config.provider == "auto":
-        die(f"no lab here ({state_dir} has no state)", hint="`xenlab up` creates one")
+        no_lab(state_dir)
     return providers.get(providers.choose(config, state.provider), config, state_dir)
 
 
