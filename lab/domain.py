@@ -16,7 +16,7 @@ from pathlib import Path
 from lab.config import LabConfig
 from lab.errors import bad_input, die
 from lab.remote import Remote, ShellScript
-from lab.state import LabState
+from lab.state import DomainRecord, LabState
 
 # Paths on the lab host. The roles create the directories: lab_dhcp (leases, dhcp-hosts, log),
 # xen_hypervisor (console logs); DOMAINS_DIR and STATIC_DIR are xenlab's own, made on first use.
@@ -263,16 +263,15 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
         if len(p) < 6 or p[0] == "Domain-0" or not p[1].isdigit():
             continue
         name = p[0]
-        record = known.get(name, {})
-        mac = record.get("mac") or guest_mac(name)
+        record = known.get(name, DomainRecord())
+        mac = record.mac or guest_mac(name)
         reason = p[7] if len(p) > 7 else "-"
         state = REASONS.get(int(reason), "shutdown") if reason.isdigit() else "running"
         rows.append({"name": name, "id": int(p[1]), "memory": int(p[2]), "state": state,
                      "uptime_s": uptimes.get(name), "cpu_s": float(p[5]), "mac": mac,
                      "ip": static.get(name) or by_mac.get(mac),
                      "address": "static" if name in static else "dhcp",
-                     "boot_args": record.get("boot_args", ""),
-                     "sha256": record.get("sha256", {})})
+                     "boot_args": record.boot_args, "sha256": record.sha256})
     return rows
 
 

@@ -1,13 +1,39 @@
 """The lab's state file (.xenlab/state.json): what xenlab created, so every verb knows what
-exists. It is a cache of facts; where the lab host can be asked, the host is the truth."""
+exists. It is a cache of facts; where the lab host can be asked, the host is the truth.
+
+Records are typed and serialised here only; a file from an older or newer xenlab keeps the fields
+this one knows and drops the rest, and a corrupt file is a clear error, not a traceback.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lab.errors import die
+
+
+@dataclass
+class DomainRecord:
+    """What deploy decided for a guest: how to find it and what it was given."""
+
+    mac: str | None = None
+    ip: str | None = None
+    address: str = "dhcp"  # dhcp, static or none
+    xl: str = ""  # the user's file
+    lab_xl: str = ""  # the lab copy xl created it from
+    probe: str | None = None
+    boot_args: str = ""
+    sha256: dict[str, str] = field(default_factory=dict)  # artifact file name -> hash
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 @dataclass
@@ -16,15 +42,22 @@ class LabState:
     ssh: dict[str, Any] = field(default_factory=dict)  # SshTarget fields
     provider_data: dict[str, Any] = field(default_factory=dict)
     provisioned: bool = False
-    domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    domains: dict[str, DomainRecord] = field(default_factory=dict)
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState:
         path = state_dir / "state.json"
         if not path.exists():
             return cls()
-        data = json.loads(path.read_text())
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        try:
+            data = json.loads(path.read_text())
+            state = cls(**_known(cls, data))
+            state.domains = {name: DomainRecord(**_known(DomainRecord, record))
+                             for name, record in (data.get("domains") or {}).items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            die(f"{path}: not a state file xenlab can read ({exc})",
+                hint=f"move it aside; `xenlab up` writes a new one ({state_dir} keeps the rest)")
+        return state
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)

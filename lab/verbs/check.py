@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from lab import run
@@ -24,7 +25,7 @@ def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, ver
         "bridge": config.bridge, "lab_address": f"{config.lab_ip}/{config.prefixlen}",
         "dhcp_range": f"{config.dhcp_start},{config.dhcp_end}", "subnet": str(config.network()),
         "nat": config.nat, "dom0_memory": config.dom0_memory, "netns": config.host_netns,
-        "domains": state.domains,
+        "domains": {name: asdict(record) for name, record in state.domains.items()},
     }
     cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
            f"--ssh-config={ssh.config}", "--sudo", "-p", "no:cacheprovider", "--rootdir",

@@ -23,7 +23,7 @@ from lab.errors import LabError, bad_input, die
 from lab.fix import fix_file
 from lab.image import build_image
 from lab.remote import Remote, sha256_file
-from lab.state import LabState
+from lab.state import DomainRecord, LabState
 from lab.xl.disk import parse_disk
 from lab.xl.model import Domain, VifSpec
 from lab.xl.syntax import XlFile, quote
@@ -345,10 +345,9 @@ def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
             ip = _wait_until_ready(remote, p, launched, config)
     state = LabState.load(state_dir)
     address = "none" if not p.network else "static" if p.wants_static else "dhcp"
-    state.domains[p.name] = {
-        "mac": launched.mac, "ip": ip, "address": address, "xl": str(req.xl.resolve()),
-        "lab_xl": launched.lab_xl, "probe": str(p.probe) if p.probe else None,
-        "boot_args": launched.cmdline, "sha256": p.sha256}
+    state.domains[p.name] = DomainRecord(
+        mac=launched.mac, ip=ip, address=address, xl=str(req.xl.resolve()), lab_xl=launched.lab_xl,
+        probe=str(p.probe) if p.probe else None, boot_args=launched.cmdline, sha256=p.sha256)
     state.save(state_dir)
     ui.info(f"{p.name}  {launched.mac or 'no network'}  {ip or '-'}")
     return Deployed(p.name, launched.mac, ip, address, launched.sent_bytes, launched.cmdline,
