@@ -2,8 +2,9 @@
 
 Under TCG every Ansible module costs seconds of Python start-up in dom0; a converged lab proves
 itself with one shell command instead. The host is converged when the playbook, the roles and
-the lab's variables hash to what was recorded after the last successful run *and* the live state
-the roles create is there (a reboot that lost the bridge, or a hand-made change, is drift).
+the lab's variables hash to what was recorded after the last successful run *and* every fact the
+playbook makes true (lab/checks/facts.py, the same ones `xenlab check` tests) still holds: a
+reboot that lost the bridge, or a hand-made change, is drift.
 """
 
 from __future__ import annotations
@@ -13,39 +14,21 @@ import json
 from collections.abc import Sequence
 
 from lab import resources
+from lab.checks import facts
 from lab.config import LabConfig
-from lab.remote import Remote
+from lab.remote import Remote, ShellScript
 
 MARKER = "/var/lib/xenlab/converged"
 
-# Fixed text; everything from the config arrives as a positional argument, never as shell syntax.
-# Each line it prints is one way the host differs from a converged lab.
-_PROBE = r"""
-fingerprint=$1 bridge=$2 address=$3 nat=$4 xen=$5 recorded=$(cat "$6" 2>/dev/null)
+# Runs before the facts; "$1" and "$2" (after the facts' parameters) are the fingerprint and the
+# marker file. Each line printed is one way the host differs from a converged lab.
+_PROLOGUE = r"""
+fingerprint=$1 recorded=$(cat "$2" 2>/dev/null)
 if [ -z "$recorded" ]; then echo "no record of a complete provisioning run"; exit 0; fi
 # sshd answers before the boot has finished (dnsmasq, the Xen daemons): judge the settled host.
 timeout 300 systemctl is-system-running --wait >/dev/null 2>&1
 [ "$recorded" = "$fingerprint" ] ||
   echo "the playbook, the roles or the lab settings changed since the last provisioning"
-if [ "$xen" = 1 ]; then
-  [ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ] || echo "this host is not running as Xen dom0"
-  xl info >/dev/null 2>&1 || echo "the Xen toolstack does not answer (xl info)"
-fi
-ip -o -4 addr show dev "$bridge" 2>/dev/null | grep -q " inet $address/" ||
-  echo "$bridge does not hold $address"
-ports=0
-for port in /sys/class/net/"$bridge"/brif/*; do
-  [ -e "$port" ] || continue
-  nic=${port##*/}
-  case $nic in vif*) continue ;; esac
-  ports=$((ports + 1))
-  # The NIC's own flag, read as lab/checks/host.py's promiscuous() reads it.
-  ip -o link show dev "$nic" | grep -q '[<,]PROMISC[,>]' || echo "$nic is not promiscuous"
-done
-[ "$ports" -gt 0 ] || echo "$bridge has no port on the host-only network"
-ss -H -ulpn 'sport = :67' 2>/dev/null | grep -q dnsmasq || echo "dnsmasq is not serving DHCP"
-[ "$(sysctl -n net.ipv4.ip_forward 2>/dev/null)" = 1 ] || echo "IP forwarding is off"
-[ "$nat" = 0 ] || nft list table ip xenlab >/dev/null 2>&1 || echo "the NAT table is not loaded"
 """
 
 
@@ -60,16 +43,16 @@ def fingerprint(variables: dict[str, object], skip_tags: Sequence[str]) -> str:
 
 def drift(remote: Remote, config: LabConfig, stamp: str, xen: bool) -> list[str]:
     """How the host differs from a converged lab with this fingerprint; empty when it does not."""
-    r = remote.run(["sh", "-c", _PROBE, "sh", stamp, config.bridge, config.lab_ip,
-                    "1" if config.nat else "0", "1" if xen else "0", MARKER],
-                   sudo=True, check=False, timeout=400, what="checking the lab host")
+    wanted = [f for f in facts.FACTS if f.provisioned and (xen or not f.xen)]
+    probe = facts.script(wanted, (*facts.values(config), stamp, MARKER), _PROLOGUE, "xenlab-converged")
+    r = remote.run(probe, sudo=True, check=False, timeout=400, what="checking the lab host")
     return [line for line in r.out.splitlines() if line.strip()]
 
 
 def record(remote: Remote, stamp: str) -> None:
     """After a successful run: the next `xenlab up` may trust this host as long as nothing drifts."""
-    remote.run(["sh", "-c", 'install -d -m 0755 "${1%/*}" && printf "%s\\n" "$2" > "$1"', "sh",
-                MARKER, stamp], sudo=True, what="recording the converged state")
+    remote.run(ShellScript('install -d -m 0755 "${1%/*}" && printf "%s\\n" "$2" > "$1"',
+                           (MARKER, stamp)), sudo=True, what="recording the converged state")
 
 
 def forget(remote: Remote) -> None:

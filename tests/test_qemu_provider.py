@@ -108,7 +108,7 @@ def test_the_boot_status_shows_the_consoles_last_readable_line(tmp_path: Path) -
 
 
 def test_lab_cpu_has_what_unikernels_need() -> None:
-    from lab.checks.host import UNIKERNEL_CPU_FLAGS
+    from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 
     flags = TCG_CPU.split(",")
     assert {"+svm", "+npt"} <= set(flags)

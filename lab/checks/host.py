@@ -1,74 +1,52 @@
-"""Checks of a provisioned lab host, each failing with the likely cause. `remote` is a testinfra
-host reached over xenlab's ssh-config (so the pinned host key is enforced)."""
+"""Checks of a provisioned lab host for tests, each failing with the likely cause: the facts of
+lab/checks/facts.py on a testinfra host (reached over xenlab's ssh-config, so the pinned host key
+is enforced), and the user's side of the host-only network."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
 
-
-def xen_dom0(remote: Any, dom0_memory: int) -> None:
-    kind = remote.file("/sys/hypervisor/type")
-    assert kind.exists and kind.content_string.strip() == "xen", \
-        "not running on Xen: the last reboot did not boot the Xen GRUB entry (`xenlab up` reboots)"
-    line = [x for x in remote.check_output("xl list").splitlines() if x.startswith("Domain-0")]
-    assert line, "xl list shows no Domain-0: the Xen toolstack is not running"
-    mb = int(line[0].split()[2])
-    assert dom0_memory - 16 <= mb <= dom0_memory, \
-        f"dom0 has {mb} MiB, not {dom0_memory}: dom0_mem not applied"
+from lab.checks import facts
+from lab.config import LabConfig
 
 
-# What today's unikernels need from the CPU, as Linux's /proc/cpuinfo spells it: x86-64-v2
-# (SSSE3, SSE4.1/4.2, POPCNT) plus AES-NI and PCLMULQDQ, which mirage-crypto and nocrypto use; a
-# MirageOS 3 web server traps at boot without AES-NI (aeskeygenassist: invalid operand).
-UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4_1", "sse4_2", "popcnt", "aes", "pclmulqdq")
+def holds(remote: Any, fact_id: str, values: tuple[str, ...] | None = None) -> None:
+    """Assert one fact of lab/checks/facts.py on a testinfra host, naming every difference and
+    its likely cause. values: the lab's settings as facts.values() gives them (default: the
+    default lab's)."""
+    fact = facts.BY_ID[fact_id]
+    script = facts.script([fact], values or facts.values(LabConfig()), name=f"xenlab-{fact_id}")
+    problems = [line for line in remote.check_output(shlex.join(script.argv())).splitlines()
+                if line.strip()]
+    assert not problems, f"{'; '.join(problems)} ({fact.cause})"
+
+
+def xen_dom0(remote: Any, dom0_memory: int = 768) -> None:
+    holds(remote, "xen_dom0", facts.values(LabConfig(dom0_memory=dom0_memory)))
 
 
 def unikernel_cpu(remote: Any) -> None:
-    flags = remote.check_output("grep -m1 ^flags /proc/cpuinfo").partition(":")[2].split()
-    missing = [f for f in UNIKERNEL_CPU_FLAGS if f not in flags]
-    assert not missing, (f"the lab's CPU lacks {' '.join(missing)}: unikernels using AES-NI crypto "
-                         "trap at boot (QEMU: a CPU model with them; VirtualBox: a host CPU with them)")
-    caps = [line.partition(":")[2].split() for line in remote.check_output("xl info").splitlines()
-            if line.startswith("virt_caps")]
-    assert caps and "hvm" in caps[0], \
-        ("Xen offers no hvm in virt_caps: PVH guests (MirageOS 4) cannot start; the lab VM needs "
-         "nested hardware virtualisation (VirtualBox --nested-hw-virt on, QEMU +svm or -cpu host)")
+    holds(remote, "unikernel_cpu")
 
 
-def bridge(remote: Any, name: str = "br0", address: str = "192.168.77.2/24", uplink: str = "eth1") -> None:
-    assert address in remote.check_output(f"ip -o -4 addr show dev {name}"), \
-        f"{name} lacks {address}: the bridge did not come up (ifup {name} on the lab host)"
-    assert remote.file(f"/sys/class/net/{name}/brif/{uplink}").exists, \
-        f"{uplink} is not a port of {name}: guests cannot reach the host-only network"
-    for knob in ("stp_state", "forward_delay", "ageing_time"):
-        value = remote.file(f"/sys/class/net/{name}/bridge/{knob}").content_string.strip()
-        assert value == "0", f"{name} {knob} is {value}, not 0"
+def bridge(remote: Any) -> None:
+    holds(remote, "bridge")
 
 
-def promiscuous(remote: Any, uplink: str = "eth1") -> None:
-    # Not sysfs: a bridge port always shows IFF_PROMISC there. `ip` shows the NIC's own flag.
-    flags = remote.check_output(f"ip -o link show dev {uplink}").split("<", 1)[1].split(">", 1)[0]
-    assert "PROMISC" in flags.split(","), \
-        f"{uplink} is not promiscuous: ARP will work and nothing else will"
+def promiscuous(remote: Any) -> None:
+    holds(remote, "promiscuous")
 
 
-def dnsmasq_on_bridge_only(remote: Any, name: str = "br0",
-                           dhcp_range: str = "192.168.77.3,192.168.77.200") -> None:
-    sockets = [s for s in remote.check_output("ss -H -ulpn").splitlines() if "dnsmasq" in s]
-    assert sockets, "dnsmasq is not running: guests get no address (systemctl status dnsmasq)"
-    assert all(f"%{name}:67" in s for s in sockets), f"dnsmasq listens beyond {name}: {sockets}"
-    assert "dnsmasq" not in remote.check_output("ss -H -tlpn"), "dnsmasq serves DNS too"
-    conf = remote.file("/etc/dnsmasq.d/xenlab.conf")
-    assert conf.mode == 0o644 and f"dhcp-range={dhcp_range}" in conf.content_string
+def dnsmasq_on_bridge_only(remote: Any) -> None:
+    holds(remote, "dnsmasq")
 
 
-def forwarding_and_nat(remote: Any, subnet: str = "192.168.77.0/24", outbound: str = "eth0") -> None:
-    assert remote.sysctl("net.ipv4.ip_forward") == 1, "IP forwarding is off: guests cannot get out"
-    assert remote.file("/etc/sysctl.d/60-xenlab-forwarding.conf").contains("net.ipv4.ip_forward = 1")
-    table = remote.check_output("nft list table ip xenlab || true")
-    assert f'ip saddr {subnet} oifname "{outbound}" masquerade' in table, "the NAT rule is missing"
+def forwarding_and_nat(remote: Any) -> None:
+    holds(remote, "forwarding")
+    holds(remote, "nat")
 
 
 def from_user_side(argv: list[str], netns: str = "", timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -12,45 +12,29 @@ from typing import Any
 
 import pytest
 
+from lab.checks import facts
 from lab.checks import host as checks
+from lab.config import LabConfig
+from lab.domain import LEASES
 
 SETTINGS: dict[str, Any] = json.loads(os.environ.get("XENLAB_CHECK", "{}"))
 DOMAINS: dict[str, dict[str, Any]] = SETTINGS.get("domains", {})
 BRIDGE = SETTINGS.get("bridge", "br0")
+VALUES: tuple[str, ...] = tuple(SETTINGS.get("fact_values") or facts.values(LabConfig()))
 
 
-def uplink(host: Any) -> str:
-    ports = [p for p in host.check_output(f"ls /sys/class/net/{BRIDGE}/brif").split()
-             if not p.startswith("vif")]
-    assert ports, f"{BRIDGE} has no host-only NIC as a port"
-    return str(ports[0])
+def _fact_test(fact: facts.Fact) -> Any:
+    def test(host: Any) -> None:
+        checks.holds(host, fact.id, VALUES)
+
+    test.__name__ = test.__qualname__ = f"test_{fact.id}"
+    test.__doc__ = f"The lab host fact {fact.id!r} (lab/checks/facts.py)."
+    return test
 
 
-def test_xen_dom0(host: Any) -> None:
-    checks.xen_dom0(host, int(SETTINGS.get("dom0_memory", 768)))
-
-
-def test_unikernel_cpu(host: Any) -> None:
-    checks.unikernel_cpu(host)
-
-
-def test_bridge(host: Any) -> None:
-    checks.bridge(host, BRIDGE, SETTINGS.get("lab_address", "192.168.77.2/24"), uplink(host))
-
-
-def test_promiscuous_nic(host: Any) -> None:
-    checks.promiscuous(host, uplink(host))
-
-
-def test_dnsmasq_on_the_bridge_only(host: Any) -> None:
-    checks.dnsmasq_on_bridge_only(host, BRIDGE, SETTINGS.get("dhcp_range", "192.168.77.3,192.168.77.200"))
-
-
-def test_forwarding_and_nat(host: Any) -> None:
-    if not SETTINGS.get("nat", True):
-        pytest.skip("nat = false in the lab's settings")
-    outbound = host.check_output("ip -o route show default").split(" dev ")[1].split()[0]
-    checks.forwarding_and_nat(host, SETTINGS.get("subnet", "192.168.77.0/24"), outbound)
+# One test per fact, named after it (test_xen_dom0, test_bridge, ...), in the facts' order.
+for _fact in facts.FACTS:
+    globals()[f"test_{_fact.id}"] = _fact_test(_fact)
 
 
 @pytest.mark.parametrize("name", sorted(DOMAINS))
@@ -59,7 +43,7 @@ def test_guest_running_and_leased(host: Any, name: str) -> None:
     if DOMAINS[name].get("address", "dhcp") != "dhcp":
         return  # a static address or no network: no lease to hold
     mac = DOMAINS[name]["mac"]
-    leases = host.check_output("cat /var/lib/misc/dnsmasq.leases")
+    leases = host.check_output(f"cat {LEASES}")
     assert mac in leases, \
         f"{name} ({mac}) holds no lease: is its vif on {BRIDGE}? see `xenlab console --log {name}`"
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lab import qemu_image, run, ui
-from lab.checks.host import UNIKERNEL_CPU_FLAGS
+from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
 from lab.errors import die
 from lab.playbook import ProviderFacts

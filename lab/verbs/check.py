@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lab import run
+from lab.checks import facts
 from lab.config import LabConfig
 from lab.errors import no_lab
 from lab.ssh import HOST_ALIAS, SshFiles
@@ -22,9 +23,7 @@ def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, ver
         no_lab(state_dir)
     state = LabState.load(state_dir)
     settings = {
-        "bridge": config.bridge, "lab_address": f"{config.lab_ip}/{config.prefixlen}",
-        "dhcp_range": f"{config.dhcp_start},{config.dhcp_end}", "subnet": str(config.network()),
-        "nat": config.nat, "dom0_memory": config.dom0_memory, "netns": config.host_netns,
+        "bridge": config.bridge, "fact_values": facts.values(config), "netns": config.host_netns,
         "domains": {name: asdict(record) for name, record in state.domains.items()},
     }
     cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
