@@ -8,15 +8,16 @@ environment variables < CLI flags, and `Resolved.sources` remembers which layer 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import bad_input
+
+if TYPE_CHECKING:
+    import ipaddress
 
 CONFIG_FILE = "xenlab.toml"
 ENV_PREFIX = "XENLAB_"
@@ -57,6 +58,8 @@ class LabConfig:
                           ACCELS, flag=True)
 
     def network(self) -> ipaddress.IPv4Network:
+        import ipaddress  # here, not at the top: `xenlab image` and `--help` never need it
+
         return ipaddress.IPv4Network(self.subnet, strict=False)
 
     @property
@@ -111,6 +114,8 @@ def load(
 
     path = cwd / CONFIG_FILE
     if path.is_file():
+        import tomllib
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -140,6 +145,8 @@ def load(
 
 
 def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
+    import ipaddress
+
     def fail(name: str, why: str) -> None:
         bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
 
