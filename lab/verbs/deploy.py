@@ -196,9 +196,12 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
     own = doc.string("cmdline") if doc.get("cmdline") is not None else doc.string("extra")
     static = bootargs.address_in(own or "")
     wants_static = req.static is not None or static is not None
-    if wants_static and not network:
-        bad_input(f"{req.xl}: a static address for a guest without network",
-                  hint="drop --no-network, or the address")
+    if not network and (wants_static or req.ip or the_probe):
+        what = "a probe" if the_probe else "an address"
+        why = ("--no-network" if req.network is False else
+               "a PVH file without a vif: MirageOS 4's way of saying the unikernel has no network device")
+        bad_input(f"{req.xl}: {what} for a guest without network ({why})",
+                  hint="--network gives it a vif on the lab bridge")
     if static is not None and req.static:
         bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
                   hint="drop one of them")
@@ -276,6 +279,10 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
         remote.write_text(f"{directory}/dhcp-host", f"{mac},{req.ip}\n")
         remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
                    what="dnsmasq reservation")
+        # dnsmasq reads a new file there by itself (inotify), but a lab under load has given
+        # the guest another address first (seen in CI); SIGHUP makes it reread the directory now.
+        remote.run(["systemctl", "kill", "--kill-whom=main", "--signal=HUP", "dnsmasq"], sudo=True,
+                   what="dnsmasq reread")
 
     sent = 0
     with ui.step("upload", p.phases, "upload"):

@@ -36,7 +36,9 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
 def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
     state = LabState.load(state_dir)
     if not state.provider:
-        left = sorted(p.name for p in state_dir.glob("*")) if state_dir.is_dir() else []
+        # Logs and built images outlive a lab on purpose; anything else is a lab half-made.
+        left = sorted(p.name for p in state_dir.glob("*")
+                      if p.suffix != ".log" and p.name != "images") if state_dir.is_dir() else []
         if left:  # an `up` stopped before the lab could be reached: its disk and keys are kept
             return {"provider": None, "state": "incomplete",
                     "detail": f"an interrupted `xenlab up` left {', '.join(left)} in {state_dir}; "
