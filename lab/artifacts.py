@@ -14,12 +14,28 @@ from pathlib import Path
 IMAGE_KINDS = ("fat", "tar")
 
 
+def is_file(p: Path) -> bool:
+    """Path.is_file, with a name the system refuses (a component over 255 bytes, a NUL) as no
+    file rather than an error: .xl files carry paths from other machines."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def locate(written: str, xl_dir: Path) -> Path | None:
     p = Path(written)
     candidates = [p] if p.is_absolute() else [xl_dir / p]
     candidates.append(xl_dir / p.name)
     for c in candidates:
-        if c.is_file():
+        if is_file(c):
             return c
     return None
 

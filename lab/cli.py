@@ -392,5 +392,12 @@ def main() -> None:
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:
+        # The last resort: a system error no verb turned into its own message is still one line.
+        from lab import ui
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        ui.error(f"{where}{exc.strerror or exc}", "this is xenlab's bug to report, with the command")
+        sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.artifacts import Recipe, locate, mirage_recipes
+from lab.artifacts import Recipe, is_dir, is_file, locate, mirage_recipes
 from lab.config import LabConfig
 from lab.errors import EXIT_USAGE, LabError
 from lab.xl import syntax, template
@@ -152,9 +152,9 @@ def _will_exist(ctx: Context, written: str) -> bool:
 def _relocate(ctx: Context, written: str) -> str | None:
     """The path to write instead of a build-host path, or None when it is fine as it is."""
     p = Path(written)
-    if not p.is_absolute() or p.exists():
+    if not p.is_absolute() or is_file(p) or is_dir(p):
         return None
-    if (ctx.xl_dir / p.name).is_file() or p.name in ctx.recipes:
+    if is_file(ctx.xl_dir / p.name) or p.name in ctx.recipes:
         return p.name
     return None
 

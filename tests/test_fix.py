@@ -160,3 +160,23 @@ def test_fix_write_keeps_mode_and_symlinks(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert link.is_symlink() and "memory = 128" in real.read_text()
     assert real.stat().st_mode & 0o777 == 0o600
+
+
+def test_multi_line_list_with_its_first_item_on_the_bracket_line(tmp_path: Path, xen) -> None:
+    path = project(tmp_path, "name = 'a'\nkernel = 'k'\nvif = [ 'bridge=xenbr0'\n]\n", {"k": b""})
+    report = fix_file(path, LabConfig())
+    out = tmp_path / "out.xl"
+    out.write_text(report.fixed.text)
+    res = xen.parse(str(out))
+    assert res.rc == 0, res.error
+    assert xen.get(res.cfg, "vif") == ("list", ["bridge=br0"])
+    assert report.fixed.text.startswith("name = 'a'\nkernel = 'k'\n")
+
+
+def test_paths_the_system_refuses_are_findings_not_tracebacks(tmp_path: Path) -> None:
+    long = "y" * 300
+    path = project(tmp_path, f"name = 'b'\nkernel = '/x/{long}/k.xen'\n"
+                             f"disk = [ 'format=raw, vdev=xvdb, target=/{long}/d.img' ]\n")
+    r = xenlab("fix", path, cwd=tmp_path)
+    assert "Traceback" not in r.stderr and r.returncode == 0
+    assert "XL002" in r.stdout and "XL004" in r.stdout

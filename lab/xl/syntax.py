@@ -453,6 +453,8 @@ class XlFile:
         first = node.items[0]
         line_start = self.text.rfind("\n", 0, first.start) + 1
         indent = self.text[line_start : first.start]
+        if indent.strip():  # the first item shares the `[` line: indent the items on their own
+            indent = "    "
         body = "".join(f"{indent}{quote(i)},\n" for i in items)
         close_line_start = self.text.rfind("\n", 0, node.close.start) + 1
         close_indent = self.text[close_line_start : node.close.start]
