@@ -183,3 +183,16 @@ def test_absurd_sizes_are_refused_at_once(tmp_path: Path) -> None:
         r = xenlab("image", kind, data, "-o", tmp_path / "x.img", "--size", "1000000G")
         assert r.returncode == 2 and "Traceback" not in r.stderr and "--size" in r.stderr, r.stderr
         assert not (tmp_path / "x.img").exists()
+
+
+def test_a_directory_fat_cannot_hold_is_refused_and_the_largest_it_can_is_built(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(65521):
+        (data / f"F{i}").touch()
+    r = xenlab("image", "fat", data, "-o", tmp_path / "x.img")
+    assert r.returncode == 2 and "holds 65521 entries" in r.stderr and "Traceback" not in r.stderr
+    (data / "F65520").unlink()
+    r = xenlab("image", "fat", data, "-o", tmp_path / "x.img")
+    assert r.returncode == 0, r.stderr
+    assert run("fsck.fat", "-n", tmp_path / "x.img", check=False).returncode == 0

@@ -30,6 +30,8 @@ MIN_CLUSTERS = 4096
 MAX_CLUSTERS = 65524
 SECTORS_PER_CLUSTER = (1, 2, 4)
 MAX_IMAGE = 128 * MiB + 64 * 1024  # 65524 clusters of 2 KiB plus the FATs and root directory
+MAX_ROOT_ENTRIES = 65520
+MAX_DIR_ENTRIES = 65536
 HEADROOM = 0.25  # free space left in an auto-sized image, for what the unikernel writes
 
 _SHORT = re.compile(r"[A-Z0-9!#$%&'()\-@^_`{}~]{1,8}(?:\.[A-Z0-9!#$%&'()\-@^_`{}~]{1,3})?")
@@ -101,6 +103,15 @@ def _tree(entries: list[Entry], directory: str) -> tuple[_Node, int]:
     if clashes:
         bad_input(f"{directory}: names that differ only in case collide on FAT: {', '.join(clashes)}",
                   hint="FAT ignores case; rename one of each pair")
+    # The root directory's size is a 16-bit count of entries, in whole sectors (65520); any other
+    # directory holds at most 65536 entries, "." and ".." among them.
+    crowded = [(rel or ".", len(n.children)) for rel, n in dirs.items()
+               if len(n.children) > (MAX_ROOT_ENTRIES if not rel else MAX_DIR_ENTRIES - 2)]
+    if crowded:
+        where, count = crowded[0]
+        bad_input(f"{directory}: {where} holds {count} entries, more than a FAT16 directory can",
+                  hint=f"spread them over subdirectories (at most {MAX_DIR_ENTRIES - 2} each, "
+                       f"{MAX_ROOT_ENTRIES} at the top), or use a tar image")
     return root, len(root.children)
 
 
