@@ -39,7 +39,8 @@ def test_install_on_debians_own_python(tmp_path: Path) -> None:
     # xenlab's dependencies as wheels, made with this machine's pip and its cache (the chroot has
     # no index configured); Debian's python3 is 3.11, as is the interpreter running the tests.
     wheels = root / "wheels"
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", wheels, f"{ROOT}[test]"],
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", wheels, f"{ROOT}[test]",
+                        "setuptools>=68"],  # the editable install's build dependency
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     checkout = root / "src" / "xenlab"
