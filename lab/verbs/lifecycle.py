@@ -30,7 +30,8 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
     # A new VM has a new host key and a new disk: nothing recorded about this one stays true.
     for name in ("state.json", "known_hosts", "ssh_config", "inventory.ini", "lab-vars.json"):
         (state_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(state_dir / "cp", ignore_errors=True)
+    for scratch in ("cp", "ansible-tmp"):  # SSH control sockets, Ansible's remote temp
+        shutil.rmtree(state_dir / scratch, ignore_errors=True)
 
 
 def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
@@ -38,7 +39,7 @@ def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
     if not state.provider:
         # Logs and built images outlive a lab on purpose; anything else is a lab half-made.
         left = sorted(p.name for p in state_dir.glob("*")
-                      if p.suffix != ".log" and p.name != "images") if state_dir.is_dir() else []
+                      if p.suffix != ".log" and p.name not in ("images", "ansible-tmp", "cp"))
         if left:  # an `up` stopped before the lab could be reached: its disk and keys are kept
             return {"provider": None, "state": "incomplete",
                     "detail": f"an interrupted `xenlab up` left {', '.join(left)} in {state_dir}; "
