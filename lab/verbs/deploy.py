@@ -190,9 +190,8 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
             local[found.name] = found
             hashes[found.name] = sha256_file(found)
 
+    # After the repairs: XL005 has added a vif where the file's kind means one was left out.
     network = bool(dom.vifs()) if req.network is None else req.network
-    if req.network is None and not network and report.fixed.strings("vif") != doc.strings("vif"):
-        network = True  # XL005 added one
     own = doc.string("cmdline") if doc.get("cmdline") is not None else doc.string("extra")
     static = bootargs.address_in(own or "")
     wants_static = req.static is not None or static is not None
@@ -202,6 +201,10 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
                "a PVH file without a vif: MirageOS 4's way of saying the unikernel has no network device")
         bad_input(f"{req.xl}: {what} for a guest without network ({why})",
                   hint="--network gives it a vif on the lab bridge")
+    if static is not None and static.ip not in config.network():
+        bad_input(f"{req.xl}: its boot arguments give the address {static}, outside the lab "
+                  f"network {config.subnet}: nothing on the lab could reach it",
+                  hint="remove it from the file and deploy with --static (a free lab address)")
     if static is not None and req.static:
         bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
                   hint="drop one of them")

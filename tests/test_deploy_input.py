@@ -1,0 +1,42 @@
+"""deploy's and run's bad input is refused before anything touches a lab: here there is no lab at
+all, so any of these reaching the lab would say "no lab here yet" instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import xenlab
+
+PV = "name = 'u'\nkernel = 'u.xen'\ntype = 'pv'\nmemory = 64\nvif = [ 'bridge=br0' ]\n"
+PVH_NO_VIF = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\nmemory = 64\nvif = [  ]\n"
+
+
+@pytest.mark.parametrize(("verb", "text", "args", "expected"), [
+    ("deploy", PV, ["--arg", "it's"], "cannot hold"),
+    ("run", PV, ["--arg", "a b"], "cannot hold ' '"),
+    ("deploy", PV, ["--static", "192.168.77.20"], "outside the lab's static range"),
+    ("deploy", PV, ["--static", "nonsense"], "not an IPv4 address"),
+    ("deploy", PV, ["--ip", "192.168.77.9", "--static"], "--ip and --static both given"),
+    ("deploy", PV, ["--sha256", "ab" * 32], "sha256 is"),
+    ("run", PV, ["--sha256", "xyz"], "not a sha256"),
+    ("deploy", PVH_NO_VIF, ["--probe", "tcp:80"], "a probe for a guest without network"),
+    ("deploy", PV, ["--no-network", "--static"], "an address for a guest without network"),
+    ("deploy", PV.replace("vif", "extra = '--ipv4=10.0.0.2/24'\nvif"), [], "outside the lab network"),
+    ("deploy", PV.replace("vif", "extra = 'ipv4=192.168.77.210/24'\nvif"), ["--static", "192.168.77.220"],
+     "already give 192.168.77.210/24"),
+])
+def test_refused_before_the_lab(tmp_path: Path, verb: str, text: str, args: list[str], expected: str) -> None:
+    (tmp_path / "u.xen").write_bytes(b"\x7fELF kernel")
+    (tmp_path / "u.xl").write_text(text)
+    r = xenlab(verb, "u.xl", *args, cwd=tmp_path)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert expected in errors[0] and "no lab here" not in r.stderr
+
+
+def test_good_input_gets_as_far_as_the_missing_lab(tmp_path: Path) -> None:
+    (tmp_path / "u.xen").write_bytes(b"\x7fELF kernel")
+    (tmp_path / "u.xl").write_text(PV)
+    r = xenlab("deploy", "u.xl", "--static", "--arg", "--hello=world", cwd=tmp_path)
+    assert r.returncode == 1 and "no lab here yet" in r.stderr and "hint: `xenlab up`" in r.stderr
