@@ -14,17 +14,8 @@ from typing import Any
 from lab import resources, run, ui
 from lab.config import LabConfig
 from lab.errors import die
+from lab.providers import ProviderFacts
 from lab.ssh import HOST_ALIAS, SshFiles
-
-
-@dataclass(frozen=True)
-class ProviderFacts:
-    """What differs between providers and the roles must know: NIC identity, boot arguments."""
-
-    uplink_mac: str = ""
-    uplink_interface: str = "eth1"
-    xen_cmdline_extra: str = ""
-    dom0_cmdline_extra: str = ""
 
 
 def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from conftest import ROOT
 
 from lab import domain
 from lab.config import LabConfig
-from lab.playbook import ProviderFacts, lab_vars
+from lab.playbook import lab_vars
+from lab.providers import ProviderFacts
 
 
 def role_defaults() -> dict[str, object]:

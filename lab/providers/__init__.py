@@ -10,10 +10,19 @@ from typing import Protocol
 
 from lab import ui
 from lab.config import LabConfig
-from lab.playbook import ProviderFacts
 from lab.ssh import SshTarget
 
 STATES = ("running", "stopped", "absent", "crashed")
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    """What differs between providers and the roles must know: NIC identity, boot arguments."""
+
+    uplink_mac: str = ""
+    uplink_interface: str = "eth1"
+    xen_cmdline_extra: str = ""
+    dom0_cmdline_extra: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ from lab import qemu_image, run, ui
 from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
 from lab.errors import die
-from lab.playbook import ProviderFacts
-from lab.providers import VmStatus, accel
+from lab.providers import ProviderFacts, VmStatus, accel
 from lab.ssh import SshTarget
 
 NAT_MAC = "52:54:00:12:34:56"

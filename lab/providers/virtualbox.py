@@ -7,8 +7,7 @@ from pathlib import Path
 
 from lab import preflight, resources
 from lab.config import LabConfig
-from lab.playbook import ProviderFacts
-from lab.providers import VmStatus
+from lab.providers import ProviderFacts, VmStatus
 from lab.ssh import SshTarget
 from lab.vagrant import Vagrant
 

@@ -26,7 +26,8 @@ from helpers import XENLAB
 from lab.checks import host as hostchecks
 from lab.config import LabConfig
 from lab.errors import LabError
-from lab.playbook import Outcome, ProviderFacts, provision
+from lab.playbook import Outcome, provision
+from lab.providers import ProviderFacts
 from lab.ssh import SshFiles, SshTarget, connect, write_files
 
 pytestmark = [
