@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import preflight
 from lab.config import LabConfig
 from lab.errors import LabError
+from lab.providers import virtualbox_preflight as preflight
 
 FIX = Path(__file__).parent / "fixtures" / "vbox"
 LAB = ipaddress.IPv4Network("192.168.77.0/24")

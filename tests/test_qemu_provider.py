@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import qemu_image
 from lab.config import LabConfig
+from lab.providers import qemu_image
 from lab.providers.qemu import TCG_CPU, Qemu, console_tail
 
 needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="apt-get install qemu-utils")

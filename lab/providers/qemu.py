@@ -19,11 +19,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab import qemu_image, run, ui
+from lab import run, ui
 from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
 from lab.errors import die
-from lab.providers import ProviderFacts, VmStatus, accel
+from lab.providers import ProviderFacts, VmStatus, accel, qemu_image
 from lab.ssh import SshTarget
 
 NAT_MAC = "52:54:00:12:34:56"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lab import preflight, resources
+from lab import resources
 from lab.config import LabConfig
 from lab.providers import ProviderFacts, VmStatus
+from lab.providers import virtualbox_preflight as preflight
+from lab.providers.vagrant import Vagrant
 from lab.ssh import SshTarget
-from lab.vagrant import Vagrant
 
 # NIC 2's MAC (VirtualBox's 08:00:27 prefix); the roles find the host-only NIC by it.
 NIC2_MAC = "08:00:27:77:00:02"
