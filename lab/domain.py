@@ -107,7 +107,7 @@ def prepare(remote: Remote, name: str, static: bool) -> dict[str, str]:
     dnsmasq reservation, its static claim unless it has just claimed one, half-sent files), make
     its directory, and return the sha256 of every file already there."""
     args = (name, directory(name), remote.target.user, HOSTS_DIR, STATIC_DIR, "1" if static else "0")
-    out = remote.run(ShellScript(_PREPARE.text, args, _PREPARE.name), sudo=True).out
+    out = remote.run(_PREPARE(*args), sudo=True).out
     return {parts[1].lstrip("*"): parts[0] for parts in map(str.split, out.splitlines())
             if len(parts) == 2}
 
@@ -123,8 +123,7 @@ exit 0
 def before_create(remote: Remote, name: str, mac: str | None) -> tuple[int, str] | None:
     """Give this boot a fresh console log (the previous boot's kept as `.1`, so hints and
     `console --log` show this boot only) and return the lease mac holds before the create."""
-    out = remote.run(ShellScript(_BEFORE_CREATE.text, (console_log(name), LEASES, mac or ""),
-                                 _BEFORE_CREATE.name), sudo=True).out
+    out = remote.run(_BEFORE_CREATE(console_log(name), LEASES, mac or ""), sudo=True).out
     return _lease_in(out, mac) if mac else None
 
 
@@ -215,7 +214,7 @@ exit $rc
 def remove(remote: Remote, name: str, check: bool = False) -> None:
     """The domain and what xenlab set up for it (its static claim, its dnsmasq reservation), in
     one round trip. Never repeated on a dropped connection: `xl destroy` is not safe to repeat."""
-    remote.run(ShellScript(_REMOVE.text, (name, HOSTS_DIR, STATIC_DIR), _REMOVE.name), sudo=True,
+    remote.run(_REMOVE(name, HOSTS_DIR, STATIC_DIR), sudo=True,
                check=check, what="xl destroy", idempotent=False)
 
 
@@ -229,20 +228,20 @@ def destroy(state_dir: Path, name: str) -> None:
     state.save(state_dir)
 
 
-_LIST = r"""
+_LIST = ShellScript(r"""
 xl list -v
 echo @@uptime; xl uptime
 echo @@leases; cat "$1" 2>/dev/null
 echo @@static; find "$2" -maxdepth 1 -type l -printf '%f %l\n' 2>/dev/null
 exit 0
-"""
+""", name="xenlab-list")
 
 
 def listing(state_dir: Path) -> list[dict[str, object]]:
     """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
     deploy recorded (address mode, boot arguments, artifact hashes)."""
     with Remote.open(state_dir) as remote:
-        out = remote.run(ShellScript(_LIST, (LEASES, STATIC_DIR), "xenlab-list"), sudo=True,
+        out = remote.run(_LIST(LEASES, STATIC_DIR), sudo=True,
                          what="xl list").out
     section: dict[str, list[str]] = {"xl": []}
     current = "xl"

@@ -39,6 +39,10 @@ class ShellScript:
     args: tuple[str, ...] = ()
     name: str = "xenlab"  # $0, shown by ps on the lab host
 
+    def __call__(self, *args: str) -> ShellScript:
+        """The same script with these arguments."""
+        return ShellScript(self.text, args, self.name)
+
     def argv(self) -> list[str]:
         return ["sh", "-c", self.text, self.name, *self.args]
 
