@@ -10,12 +10,13 @@ import contextlib
 import hashlib
 import ipaddress
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig
 from lab.errors import bad_input, die
-from lab.remote import Remote, ShellScript
+from lab.remote import Follower, Remote, ShellScript
 from lab.state import DomainRecord, LabState
 
 # Paths on the lab host. The roles create the directories: lab_dhcp (leases, dhcp-hosts, log),
@@ -125,6 +126,16 @@ def before_create(remote: Remote, name: str, mac: str | None) -> tuple[int, str]
     `console --log` show this boot only) and return the lease mac holds before the create."""
     out = remote.run(_BEFORE_CREATE(console_log(name), LEASES, mac or ""), sudo=True).out
     return _lease_in(out, mac) if mac else None
+
+
+_FOLLOW = ShellScript('exec tail -n +1 -F "$1" 2>/dev/null', name="xenlab-follow")
+
+
+def follow_console(remote: Remote, name: str, on_line: Callable[[str], None]) -> Follower:
+    """Every line of this boot's console, from its first byte (before_create made the log fresh),
+    then each new one as it comes: starting after the create misses nothing, even from a guest
+    that is already gone."""
+    return remote.follow(_FOLLOW(console_log(name)), on_line, sudo=True)
 
 
 def console_tail(remote: Remote, name: str, lines: int = 5) -> str:

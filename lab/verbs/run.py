@@ -70,11 +70,7 @@ def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) 
         follower = None
         try:
             launched = launch(remote, p, config)
-            # `tail -n +1` reads this boot's log from its first byte (launch made it fresh), so
-            # starting after the create misses nothing even from a guest that is already gone.
-            follower = remote.follow(
-                ["sh", "-c", 'exec tail -n +1 -F "$1" 2>/dev/null', "follow",
-                 domain.console_log(p.name)], on_line, sudo=True)
+            follower = domain.follow_console(remote, p.name, on_line)
             with ui.step("running", p.phases, "runtime"), \
                     ui.live_status(f"{p.name} running (up to {req.timeout:.0f} s)"):
                 st = domain.wait_ended(remote, p.name, req.timeout)
