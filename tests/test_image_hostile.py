@@ -196,3 +196,36 @@ def test_a_directory_fat_cannot_hold_is_refused_and_the_largest_it_can_is_built(
     r = xenlab("image", "fat", data, "-o", tmp_path / "x.img")
     assert r.returncode == 0, r.stderr
     assert run("fsck.fat", "-n", tmp_path / "x.img", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["tar", "fat"])
+@pytest.mark.parametrize("case", ["shrank", "vanished"])
+def test_data_that_changes_under_the_build_is_named_as_the_datas_fault(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, case: str) -> None:
+    """Between the scan and the copy a file shrinks or goes away (something else writes the data
+    directory): an error about that file, never "cannot write the image", and no image left."""
+    import dataclasses
+
+    from lab import image
+    from lab.image import fat, tar
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "A.TXT").write_bytes(b"x" * 300_000)  # over the small-file path of the FAT builder
+    real_scan = image.scan
+
+    def racing_scan(directory: Path) -> list:
+        entries = real_scan(directory)
+        if case == "shrank":
+            (data / "A.TXT").write_bytes(b"x" * 10)
+        else:
+            entries = [dataclasses.replace(e, source=str(data / "GONE.TXT")) for e in entries]
+        return entries
+
+    monkeypatch.setattr(fat if kind == "fat" else tar, "scan", racing_scan)
+    out = tmp_path / "x.img"
+    with pytest.raises(LabError) as exc:
+        build_image(kind, data, out)
+    expected = "changed size while the image was built" if case == "shrank" else "cannot read"
+    assert expected in exc.value.message and "cannot write" not in exc.value.message
+    assert not out.exists() and not list(tmp_path.glob(".x.img.*"))

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from lab.errors import bad_input, die
 
@@ -93,7 +94,7 @@ def scan(directory: Path) -> list[Entry]:
         try:
             children = sorted(os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
-            bad_input(f"{d}: cannot read: {exc.strerror}", hint="make it readable, or leave it out")
+            cannot_read(d, exc)
         subdirs = []
         for child in children:
             rel = f"{prefix}{child.name}"
@@ -201,11 +202,19 @@ def copy_into(fd: int, entry: Entry, offset: int) -> None:
     except _WriteError as exc:
         raise exc.error from None  # the image's side: atomic_output reports it
     except OSError as exc:
-        bad_input(f"{entry.source}: cannot read: {exc.strerror}",
-                  hint="make it readable, or leave it out of the directory")
+        cannot_read(entry.source, exc)
     if written != entry.size:
-        die(f"{entry.source}: changed size while the image was built",
-            hint="stop whatever writes to the data directory and build again")
+        changed_size(entry.source)
+
+
+def cannot_read(path: str, exc: OSError) -> NoReturn:
+    bad_input(f"{path}: cannot read: {exc.strerror}",
+              hint="make it readable, or leave it out of the data directory")
+
+
+def changed_size(path: str) -> NoReturn:
+    die(f"{path}: changed size while the image was built",
+        hint="stop whatever writes to the data directory and build again")
 
 
 class _WriteError(Exception):

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 from lab.errors import bad_input
-from lab.image import Entry, ImageResult, atomic_output, scan
+from lab.image import Entry, ImageResult, atomic_output, cannot_read, changed_size, scan
 
 PAD = 4096
 MAX_MEMBER = 8**11 - 1  # ustar's 11 octal digits of size
@@ -55,6 +55,21 @@ class _FdWriter:
         return self.pos
 
 
+def _add_file(tar: tarfile.TarFile, e: Entry) -> None:
+    """One file's header and bytes; its read errors are the data's, not the image's."""
+    try:
+        f = open(e.source, "rb")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        cannot_read(e.source, exc)
+    with f:
+        try:
+            tar.addfile(_info(e), f)
+        except OSError as exc:
+            if exc.errno is not None:
+                raise  # writing the image: atomic_output reports it
+            changed_size(e.source)  # tarfile's "unexpected end of data": it shrank
+
+
 def build(directory: Path, output: Path, size: int | None) -> ImageResult:
     entries = scan(directory)
     if not any(not e.is_dir for e in entries):
@@ -85,8 +100,7 @@ def build(directory: Path, output: Path, size: int | None) -> ImageResult:
                 if e.is_dir:
                     tar.addfile(_info(e))
                 else:
-                    with open(e.source, "rb") as f:
-                        tar.addfile(_info(e), f)
+                    _add_file(tar, e)
         length = sink.tell()
         padded = -(-length // PAD) * PAD
         if size is not None:
