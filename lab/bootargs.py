@@ -13,8 +13,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import bad_input
+
+if TYPE_CHECKING:
+    from lab.xl.syntax import XlFile
 
 DIALECTS = ("mirage4", "mirage3")
 SOLO5_CMDLINE_MAX = 8192  # Solo5 truncates a longer command line (its buffer, NUL included)
@@ -37,9 +41,9 @@ def check_arg(arg: str) -> str:
     return arg
 
 
-def key(doc_has_cmdline: bool) -> str:
-    """The .xl key the guest's command line lives in."""
-    return "cmdline" if doc_has_cmdline else "extra"
+def key(doc: XlFile) -> str:
+    """The .xl key the guest's command line lives in: xl ignores `extra` once `cmdline` is set."""
+    return "cmdline" if doc.get("cmdline") is not None else "extra"
 
 
 def join(existing: str, args: list[str]) -> str:

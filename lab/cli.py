@@ -132,6 +132,8 @@ def destroy_cmd(name: str | None, **settings: Any) -> None:
 
 def _guest_options(f: Any) -> Any:
     """What deploy and run share: how the file becomes a guest on the lab."""
+    from lab.bootargs import DIALECTS
+
     options = [
         click.option("--image", "images", multiple=True, metavar="IMG=DIR",
                      help="Build block image IMG from DIR (fat:/tar: prefix or from the name)."),
@@ -143,7 +145,7 @@ def _guest_options(f: Any) -> Any:
         click.option("--static", is_flag=False, flag_value="", default=None, metavar="[IP]",
                      help="A static address as boot arguments: a free one of the static range, "
                           "or IP."),
-        click.option("--arg-style", "dialect", type=click.Choice(["mirage4", "mirage3"]),
+        click.option("--arg-style", "dialect", type=click.Choice(DIALECTS),
                      help="Boot-argument dialect for --static: --ipv4=A/N (mirage4) or "
                           "ipv4=A/N (mirage3); default: from the kernel, else mirage4."),
         click.option("--network/--no-network", default=None,

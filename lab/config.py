@@ -8,16 +8,14 @@ environment variables < CLI flags, and `Resolved.sources` remembers which layer 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lab.errors import bad_input
-
-if TYPE_CHECKING:
-    import ipaddress
 
 CONFIG_FILE = "xenlab.toml"
 ENV_PREFIX = "XENLAB_"
@@ -58,8 +56,6 @@ class LabConfig:
                           ACCELS, flag=True)
 
     def network(self) -> ipaddress.IPv4Network:
-        import ipaddress  # here, not at the top: `xenlab image` and `--help` never need it
-
         return ipaddress.IPv4Network(self.subnet, strict=False)
 
     @property
@@ -114,7 +110,7 @@ def load(
 
     path = cwd / CONFIG_FILE
     if path.is_file():
-        import tomllib
+        import tomllib  # only when there is a xenlab.toml to read
 
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -145,8 +141,6 @@ def load(
 
 
 def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
-    import ipaddress
-
     def fail(name: str, why: str) -> None:
         bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
 

@@ -67,16 +67,20 @@ def status(remote: Remote, name: str) -> Status:
     rows = [line.split() for line in r.out.splitlines()[1:] if line.split()[:1] == [name]]
     if r.rc != 0 or not rows:
         return Status(False)
-    row = rows[0]
-    domid = int(row[1])
+    return Status(True, int(rows[0][1]), _ended(rows[0]))
+
+
+def _ended(row: list[str]) -> str | None:
+    """How the domain of one `xl list -v` row ended, None while it runs: the Reason-Code column,
+    else the state flags (c: crashed, s: shut down, d: dying)."""
     flags, reason = row[4], row[7] if len(row) > 7 else "-"
     if reason.isdigit():
-        return Status(True, domid, REASONS.get(int(reason), f"shutdown code {reason}"))
+        return REASONS.get(int(reason), f"shutdown code {reason}")
     if "c" in flags:
-        return Status(True, domid, "crash")
+        return "crash"
     if "s" in flags or "d" in flags:
-        return Status(True, domid, "shutdown")
-    return Status(True, domid)
+        return "shutdown"
+    return None
 
 
 def lease(remote: Remote, mac: str) -> tuple[int, str] | None:
@@ -167,7 +171,12 @@ def static_claims(remote: Remote) -> dict[str, str]:
     """Claimed static addresses on the lab host: ip -> domain name."""
     r = remote.run(["find", STATIC_DIR, "-maxdepth", "1", "-type", "l", "-printf", r"%f %l\n"],
                    sudo=True, check=False)
-    return dict(line.split(" ", 1) for line in r.out.splitlines() if " " in line)
+    return _claims_in(r.out)
+
+
+def _claims_in(text: str) -> dict[str, str]:
+    """find's "%f %l" lines (the symlink's own name, where it points) as ip -> domain name."""
+    return dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
 
 
 def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfig) -> str:
@@ -252,8 +261,7 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
     """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
     deploy recorded (address mode, boot arguments, artifact hashes)."""
     with Remote.open(state_dir) as remote:
-        out = remote.run(_LIST(LEASES, STATIC_DIR), sudo=True,
-                         what="xl list").out
+        out = remote.run(_LIST(LEASES, STATIC_DIR), sudo=True, what="xl list").out
     section: dict[str, list[str]] = {"xl": []}
     current = "xl"
     for line in out.splitlines():
@@ -265,8 +273,7 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
     uptimes = {p[0]: _seconds(" ".join(p[2:])) for p in map(str.split, section.get("uptime", []))
                if len(p) >= 3 and p[1].isdigit()}
     by_mac = {p[1].lower(): p[2] for p in map(str.split, section.get("leases", [])) if len(p) >= 3}
-    static = {owner: ip for ip, owner in (line.split(" ", 1) for line in section.get("static", [])
-                                          if " " in line)}
+    static = {owner: ip for ip, owner in _claims_in("\n".join(section.get("static", []))).items()}
     known = LabState.load(state_dir).domains
     rows = []
     for p in map(str.split, section["xl"][1:]):
@@ -275,18 +282,17 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
         name = p[0]
         record = known.get(name, DomainRecord())
         mac = record.mac or guest_mac(name)
-        reason = p[7] if len(p) > 7 else "-"
-        state = REASONS.get(int(reason), "shutdown") if reason.isdigit() else "running"
-        rows.append({"name": name, "id": int(p[1]), "memory": int(p[2]), "state": state,
+        rows.append({"name": name, "id": int(p[1]), "memory": int(p[2]),
+                     "state": _ended(p) or "running",
                      "uptime_s": uptimes.get(name), "cpu_s": float(p[5]), "mac": mac,
                      "ip": static.get(name) or by_mac.get(mac),
-                     "address": "static" if name in static else "dhcp",
+                     "address": "static" if name in static else record.address,
                      "boot_args": record.boot_args, "sha256": record.sha256})
     return rows
 
 
 def _seconds(text: str) -> float | None:
-    """`xl uptime -s`'s "1 day, 2:03:04" or "0:01:02" as seconds."""
+    """`xl uptime`'s "1 day, 2:03:04" or "0:01:02" as seconds."""
     days = 0
     if "day" in text:
         head, _, text = text.partition(",")

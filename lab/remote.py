@@ -107,10 +107,8 @@ class Remote:
         transport dies under it; one that is not (`xl create`, `xl destroy`) says so and stops."""
         import paramiko
 
-        argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
-        if isinstance(cmd, ShellScript):
-            what = what or cmd.name
-        command = shlex.join(["sudo", "-n", *argv] if sudo else argv)
+        command = _command_line(cmd, sudo)
+        label = cmd.name if isinstance(cmd, ShellScript) else cmd[0]
         ui.detail(f"lab$ {command}")
         for attempt in (1, 2):
             channel = self._channel(timeout)
@@ -127,21 +125,20 @@ class Remote:
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 _stop_if_interrupted(exc)
                 if attempt == 2 or not idempotent:
-                    die(f"{LOST} while running {argv[0]}: {exc}", hint=RERUN)
-                ui.detail(f"running {argv[0]} again after: {exc}")
+                    die(f"{LOST} while running {label}: {exc}", hint=RERUN)
+                ui.detail(f"running {label} again after: {exc}")
             finally:
                 channel.close()
         if check and rc != 0:
             reason = run.tail(err)
-            die(f"{what or argv[0]} failed on the lab host: {reason or f'exit {rc}'}")
+            die(f"{what or label} failed on the lab host: {reason or f'exit {rc}'}")
         return Result(rc, out, err)
 
     def follow(self, cmd: Command, on_line: Callable[[str], None], *,
                sudo: bool = False) -> Follower:
         """Start cmd (a `tail -F`) on its own channel; on_line gets each stdout line as it
         arrives, on a thread, until Follower.stop(). Never retried: a follower only reads."""
-        argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
-        command = shlex.join(["sudo", "-n", *argv] if sudo else argv)
+        command = _command_line(cmd, sudo)
         ui.detail(f"lab$ {command} (followed)")
         channel = self._channel(30)
         channel.settimeout(None)
@@ -220,6 +217,12 @@ class Remote:
             finally:
                 with contextlib.suppress(Exception):
                     sftp.close()
+
+
+def _command_line(cmd: Command, sudo: bool) -> str:
+    """The one line sshd hands the lab host's shell: every word quoted, the script's too."""
+    argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
+    return shlex.join(["sudo", "-n", *argv] if sudo else argv)
 
 
 class Follower:

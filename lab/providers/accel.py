@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import run
+from lab.errors import die
 
 PROBE_TIMEOUT = 10.0  # TCG runs the payload in ~0.1 s; a KVM slower than this is no use to Xen
 TOKEN = b"XENLAB-ACCEL-OK"
@@ -94,8 +95,6 @@ def choose(setting: str, kvm_cpu: str) -> tuple[str, str]:
     kvm = probe("kvm", kvm_cpu)
     if setting == "kvm":
         if not kvm.usable:
-            from lab.errors import die
-
             die(f"accel = kvm, but KVM cannot run the lab VM: {kvm.why}",
                 hint="set accel = \"auto\" or \"tcg\" (XENLAB_ACCEL=tcg)")
         return "kvm", f"accel = kvm ({kvm.why})"

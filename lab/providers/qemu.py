@@ -32,8 +32,9 @@ LAB_MAC = "52:54:00:77:00:02"
 # dom0 processes under Xen segfault now and then while guests are created (sshd "Corrupted MAC
 # on input", heap corruption in udevd); measured 1 crash in 3 two-guest create cycles with max,
 # none with qemu64. On top of qemu64, what today's unikernels need from any laptop's CPU (see
-# UNIKERNEL_CPU_FLAGS; QEMU spells sse4_1 as sse4.1); SVM + NPT give Xen `hvm hap`, which PVH
-# guests (MirageOS 4) need. Stability: bench/bench_guest_cycles.py.
+# UNIKERNEL_CPU_FLAGS; QEMU spells sse4_1 as sse4.1); SVM gives Xen `hvm`, which PVH guests
+# (MirageOS 4) need (Xen pages them in shadow mode here, see facts()). Stability:
+# bench/bench_guest_cycles.py.
 TCG_CPU = ",".join(["qemu64", "+svm", "+npt",
                     *(f"+{f.replace('_', '.')}" for f in UNIKERNEL_CPU_FLAGS)])
 KVM_CPU = "host"
@@ -91,9 +92,9 @@ class Qemu:
     def facts(self) -> ProviderFacts:
         xen = "console=com1 com1=115200,8n1"
         if self._meta().get("accel") == "tcg":
-            # Shadow paging, not HAP: under TCG, QEMU's emulated NPT triple-faults about one PVH
-            # boot in five (Xen dumps the guest with Xen's own RIP in it); with hap=0, none in
-            # dozens (bench/bench_guest_cycles.py). PV guests never used HAP.
+            # Shadow paging, not HAP: under TCG, QEMU's emulated NPT triple-faulted 3 PVH boots
+            # in 19 (Xen dumps the guest with Xen's own RIP in it); with hap=0, none in 32
+            # (bench/bench_guest_cycles.py). PV guests never used HAP.
             xen += " hap=0"
         return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra=xen,
                              dom0_cmdline_extra="console=hvc0 earlyprintk=xen")

@@ -102,11 +102,18 @@ class Prepared:
     sha256: dict[str, str]  # file name -> hash, for the record
     boot_args: list[str]  # added by --arg (the file's own stay where they are)
     static: ipaddress.IPv4Interface | None  # from the file's own boot arguments
-    wants_static: bool
     dialect: str
     network: bool
     probe: Probe | None
     phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        """How the guest gets its address: dhcp, static (--static or its own boot arguments),
+        or none (no network)."""
+        if not self.network:
+            return "none"
+        return "static" if self.static is not None or self.request.static is not None else "dhcp"
 
 
 @dataclass
@@ -192,10 +199,8 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
 
     # After the repairs: XL005 has added a vif where the file's kind means one was left out.
     network = bool(dom.vifs()) if req.network is None else req.network
-    own = doc.string("cmdline") if doc.get("cmdline") is not None else doc.string("extra")
-    static = bootargs.address_in(own or "")
-    wants_static = req.static is not None or static is not None
-    if not network and (wants_static or req.ip or the_probe):
+    static = bootargs.address_in(doc.string(bootargs.key(doc)) or "")
+    if not network and (static is not None or req.static is not None or req.ip or the_probe):
         what = "a probe" if the_probe else "an address"
         why = ("--no-network" if req.network is False else
                "a PVH file without a vif: MirageOS 4's way of saying the unikernel has no network device")
@@ -209,8 +214,7 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
         bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
                   hint="drop one of them")
     dialect = req.dialect or (bootargs.detect_dialect(kernel) if kernel else None) or "mirage4"
-    return Prepared(req, doc, name, local, hashes, args, static, wants_static, dialect, network,
-                    the_probe, phases)
+    return Prepared(req, doc, name, local, hashes, args, static, dialect, network, the_probe, phases)
 
 
 def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> None:
@@ -277,13 +281,12 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
     there = domain.prepare(remote, name, static=req.static is not None)
     if req.ip is not None and mac is not None:
-        # A fixed address is a dnsmasq reservation in its hosts directory, which dnsmasq rereads
-        # without a restart.
+        # A fixed address is a dnsmasq reservation in its hosts directory.
         remote.write_text(f"{directory}/dhcp-host", f"{mac},{req.ip}\n")
         remote.run(["install", "-m", "0644", f"{directory}/dhcp-host", reservation], sudo=True,
                    what="dnsmasq reservation")
-        # dnsmasq reads a new file there by itself (inotify), but a lab under load has given
-        # the guest another address first (seen in CI); SIGHUP makes it reread the directory now.
+        # dnsmasq notices a new file there by itself (inotify), but a lab under load has given
+        # the guest another address first (seen in CI): SIGHUP makes it reread the directory now.
         remote.run(["systemctl", "kill", "--kill-whom=main", "--signal=HUP", "dnsmasq"], sudo=True,
                    what="dnsmasq reread")
 
@@ -334,7 +337,7 @@ def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
         vifs = Domain(p.doc).vifs() or [VifSpec.parse(f"bridge={config.bridge}")]
         first = vifs[0].with_("bridge", config.bridge).with_("mac", mac)
         doc = doc.set_list("vif", [first.spec] + [v.spec for v in vifs[1:]])
-    key = bootargs.key(doc.get("cmdline") is not None)
+    key = bootargs.key(doc)
     cmdline = bootargs.join(doc.string(key) or "", args)
     if args:
         doc = doc.set(key, quote(cmdline))
@@ -354,13 +357,12 @@ def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
             launched = launch(remote, p, config)
             ip = _wait_until_ready(remote, p, launched, config)
     state = LabState.load(state_dir)
-    address = "none" if not p.network else "static" if p.wants_static else "dhcp"
     state.domains[p.name] = DomainRecord(
-        mac=launched.mac, ip=ip, address=address, xl=str(req.xl.resolve()), lab_xl=launched.lab_xl,
+        mac=launched.mac, ip=ip, address=p.address, xl=str(req.xl.resolve()), lab_xl=launched.lab_xl,
         probe=str(p.probe) if p.probe else None, boot_args=launched.cmdline, sha256=p.sha256)
     state.save(state_dir)
     ui.info(f"{p.name}  {launched.mac or 'no network'}  {ip or '-'}")
-    return Deployed(p.name, launched.mac, ip, address, launched.sent_bytes, launched.cmdline,
+    return Deployed(p.name, launched.mac, ip, p.address, launched.sent_bytes, launched.cmdline,
                     p.sha256, p.phases)
 
 
