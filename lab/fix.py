@@ -84,8 +84,13 @@ class Report:
         return self.path
 
     @property
+    def source(self) -> str:
+        """The file's text as it is on disk."""
+        return self.original.text if self.raw is None else self.raw
+
+    @property
     def changed(self) -> bool:
-        return self.fixed.text != (self.original.text if self.raw is None else self.raw)
+        return self.fixed.text != self.source
 
     @property
     def repaired(self) -> list[Finding]:
@@ -96,9 +101,8 @@ class Report:
         return [f for f in self.findings if not f.repair]
 
     def diff(self) -> str:
-        before = self.original.text if self.raw is None else self.raw
         return "".join(difflib.unified_diff(
-            before.splitlines(keepends=True), self.fixed.text.splitlines(keepends=True),
+            self.source.splitlines(keepends=True), self.fixed.text.splitlines(keepends=True),
             fromfile=str(self.path), tofile=f"{self.out_path} (fixed)"))
 
     def to_json(self) -> dict[str, object]:

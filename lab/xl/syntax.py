@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, Union
 
@@ -338,16 +338,16 @@ class XlFile:
         for st in self.statements:
             new = _resolve(st.value)
             old = out.get(st.name)
-            if st.op == "+=" and isinstance(new, Scalar):
-                new = Scalar(new.text, new.number, added=True)
             if st.op == "+=" and old is not None:
                 if isinstance(old, list) and isinstance(new, list):
                     new = old + new
                 elif isinstance(old, Scalar) and isinstance(new, Scalar):
-                    new = Scalar(old.text + new.text, old.number and new.number, added=True)
+                    new = Scalar(old.text + new.text, old.number and new.number)
                 else:
                     raise XlSyntaxError(self.path, st.line, st.key.col,
                                         f"{st.name} += mixes a list and a string")
+            if st.op == "+=" and isinstance(new, Scalar):
+                new = replace(new, added=True)
             out[st.name] = new
         self._values = out
         return out
