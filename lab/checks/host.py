@@ -24,31 +24,6 @@ def holds(remote: Any, fact_id: str, values: tuple[str, ...] | None = None) -> N
     assert not problems, f"{'; '.join(problems)} ({fact.cause})"
 
 
-def xen_dom0(remote: Any, dom0_memory: int = 768) -> None:
-    holds(remote, "xen_dom0", facts.values(LabConfig(dom0_memory=dom0_memory)))
-
-
-def unikernel_cpu(remote: Any) -> None:
-    holds(remote, "unikernel_cpu")
-
-
-def bridge(remote: Any) -> None:
-    holds(remote, "bridge")
-
-
-def promiscuous(remote: Any) -> None:
-    holds(remote, "promiscuous")
-
-
-def dnsmasq_on_bridge_only(remote: Any) -> None:
-    holds(remote, "dnsmasq")
-
-
-def forwarding_and_nat(remote: Any) -> None:
-    holds(remote, "forwarding")
-    holds(remote, "nat")
-
-
 def from_user_side(argv: list[str], netns: str = "", timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run argv on the user's side of the host-only network (this machine, or its netns)."""
     prefix = ["ip", "netns", "exec", netns] if netns else []

@@ -96,20 +96,21 @@ def test_second_run_changes_nothing(lab: Provisioned) -> None:
 
 
 def test_bridge_holds_the_lab_address_over_the_host_only_nic(remote) -> None:  # type: ignore[no-untyped-def]
-    hostchecks.bridge(remote)
+    hostchecks.holds(remote, "bridge")
 
 
 def test_host_only_nic_is_promiscuous(remote) -> None:  # type: ignore[no-untyped-def]
-    hostchecks.promiscuous(remote)
+    hostchecks.holds(remote, "promiscuous")
     assert "promisc on" in remote.file("/etc/network/interfaces.d/xenlab-br0").content_string
 
 
 def test_dnsmasq_serves_dhcp_on_br0_only(remote) -> None:  # type: ignore[no-untyped-def]
-    hostchecks.dnsmasq_on_bridge_only(remote)
+    hostchecks.holds(remote, "dnsmasq")
 
 
 def test_forwarding_and_nat(remote) -> None:  # type: ignore[no-untyped-def]
-    hostchecks.forwarding_and_nat(remote)
+    hostchecks.holds(remote, "forwarding")
+    hostchecks.holds(remote, "nat")
 
 
 def test_xl_is_configured_for_the_lab(remote) -> None:  # type: ignore[no-untyped-def]
@@ -313,13 +314,13 @@ def test_drift_is_named_and_the_playbook_repairs_it(lab: Provisioned, remote) ->
         assert converged.drift(lab_host, config, stamp, xen=False) == \
             ["eth1 is not promiscuous", "IP forwarding is off"]
         with pytest.raises(AssertionError, match="eth1 is not promiscuous"):
-            hostchecks.promiscuous(remote)
+            hostchecks.holds(remote, "promiscuous")
 
         outcome = provision(lab.state, lab.ssh, config, facts, skip_tags=SKIP)
         assert {"lab_network : Make the host-only NIC promiscuous",
                 "lab_forwarding : Turn IP forwarding on"} <= set(outcome.changed_tasks), outcome
         assert converged.drift(lab_host, config, stamp, xen=False) == []
-        hostchecks.promiscuous(remote)
+        hostchecks.holds(remote, "promiscuous")
     finally:
         with contextlib.suppress(LabError):
             lab_host.run(["ip", "link", "set", "dev", "eth1", "promisc", "on"], sudo=True)
