@@ -29,10 +29,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    for xl, _ in GUESTS.values():
-        if not xl.with_suffix("").parent.joinpath(xl.stem + ".xen").exists() and \
-                not (xl.parent / "mir-auth_service.xen").exists():
-            sys.exit("make guest unikernels first")
+    kernels = [ROOT / "examples/unikernels/static_web/static_web.xen",
+               ROOT / "examples/auth_service/mir-auth_service.xen"]
+    if not all(k.exists() for k in kernels):
+        sys.exit("make guest unikernels first")
     samples: dict[str, dict[str, list[float]]] = {k: {} for k in GUESTS}
     for _ in range(args.runs):
         for kind, (xl, extra) in GUESTS.items():
