@@ -23,6 +23,8 @@ PACKAGES=(
     debootstrap fdisk e2fsprogs
     # lab networking parts exercised in tests: bridge, DHCP client and server
     iproute2 dnsmasq-base udhcpc busybox-static openssh-client socat iputils-ping
+    # `xenlab check` (and the tests) reach guests over HTTP from the user's side
+    curl
     procps util-linux python3-venv make
     # the test guests' initramfs (make guest, make unikernels)
     cpio gzip
