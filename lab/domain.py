@@ -281,11 +281,11 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
             continue
         name = p[0]
         record = known.get(name, DomainRecord())
-        mac = record.mac or guest_mac(name)
+        mac = None if record.address == "none" else record.mac or guest_mac(name)
         rows.append({"name": name, "id": int(p[1]), "memory": int(p[2]),
                      "state": _ended(p) or "running",
                      "uptime_s": uptimes.get(name), "cpu_s": float(p[5]), "mac": mac,
-                     "ip": static.get(name) or by_mac.get(mac),
+                     "ip": static.get(name) or (by_mac.get(mac) if mac else None),
                      "address": "static" if name in static else record.address,
                      "boot_args": record.boot_args, "sha256": record.sha256})
     return rows
