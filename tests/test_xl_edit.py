@@ -8,7 +8,7 @@ import pytest
 from conftest import CORPUS
 from helpers import xenlab
 
-from lab.xl.syntax import XlSyntaxError, parse
+from lab.xl.syntax import Scalar, XlSyntaxError, parse
 
 AUTH = (CORPUS / "valid" / "mirage2-auth.xl").read_text()
 
@@ -79,3 +79,12 @@ def test_xl_show_json_and_error_exit_codes(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     r = xenlab("xl", "show", tmp_path / "missing.xl")
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_errors_after_statements_the_fast_reader_leaves_name_their_own_line() -> None:
+    """Lines are counted on from each statement the detailed reader takes over."""
+    text = "a = 1\nb = [ [ 'x' ] ]; c = [\n [ 2 ] ]\nd = 'ok'\n  e = 1 2\n"
+    with pytest.raises(XlSyntaxError) as err:
+        parse(text, "mixed.xl")
+    assert err.value.message == "mixed.xl:5:9: expected end of line or ';' after the value, got '2'"
+    assert parse(text.replace(" 2\n", "\n"), "mixed.xl").resolved()["c"] == [[Scalar("2", True)]]

@@ -6,8 +6,13 @@ text until someone reads them with strtol, `#` comments must end in a newline, b
 the same backslash escapes, octal escapes are consumed but produce nothing, `\\x` escapes are always
 rejected, and `+=` concatenates strings or appends lists.
 
-The file is kept as its text plus a token stream with offsets; edits splice new text into the old,
-so everything not edited (comments, order, spacing) survives byte for byte.
+Two readers share these rules. The fast one (`_fast_values`) reads the common shape of a file,
+statements of strings, numbers and flat lists, with one regular expression run in C, and keeps only
+the values: a 400,000-line file reads in a few times libxlutil's time, in a small multiple of its
+size. The detailed one (a token stream with offsets, and a parser over it) takes everything else,
+names the line and column of every error, and is what edits work on, built when first needed: edits
+splice new text into the old, so everything not edited (comments, order, spacing) survives byte for
+byte.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import re
 import stat
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple, NoReturn, Union
 
 from lab.errors import EXIT_USAGE, LabError
 
@@ -46,7 +52,7 @@ class Token(NamedTuple):  # a tuple: a large file has millions of them
     value: str = ""  # dequoted string, or the text of a number
 
 
-@dataclass
+@dataclass(slots=True)
 class Atom:
     token: Token
 
@@ -67,7 +73,7 @@ class Atom:
         return self.token.value
 
 
-@dataclass
+@dataclass(slots=True)
 class ListNode:
     open: Token
     items: list[Value]
@@ -86,7 +92,7 @@ class ListNode:
 Value = Atom | ListNode
 
 
-@dataclass
+@dataclass(slots=True)
 class Assignment:
     key: Token
     op: str  # "=" or "+="
@@ -121,6 +127,19 @@ _TOKENS = [
 # time on a large file).
 _MASTER = re.compile("|".join(f"(?P<k{i}>{rx.pattern})" for i, (_, rx) in enumerate(_TOKENS)))
 _KIND = {f"k{i}": kind for i, (kind, _) in enumerate(_TOKENS)}
+
+# The fast reader: one match per statement (or blank line, comment, `;`), built from the same token
+# patterns. Escapes other than the simple ones, nested lists, NUL bytes and anything else it does not
+# match (the catch-all `(.)`, which also keeps matches contiguous) leave the file to the detailed
+# reader. Possessive quantifiers: a token never gives back characters, as the lexer's longest match.
+_GAP = r"(?:[ \t]|#[^\n]*+\n|\n)*+"  # what may sit between a list's tokens
+_PLAIN_STRING = r"{q}(?:[^{q}\\\n\0]|\\[\"'\\abfnrtv])*+{q}"
+_ATOM = "|".join([_PLAIN_STRING.format(q="'"), _PLAIN_STRING.format(q='"'), r"[0-9][0-9a-fx]*+"])
+_FLAT_LIST = rf"\[{_GAP}(?:(?:{_ATOM}){_GAP}(?:,{_GAP}(?:{_ATOM}){_GAP})*+(?:,{_GAP})?)?\]"
+_STATEMENT = re.compile(
+    rf"[ \t]*+(?:([a-z][._0-9a-z]*+)[ \t]*+(\+?=)[ \t]*+({_ATOM}|{_FLAT_LIST})[ \t]*+"
+    r"(?:#[^\n]*+\n|\n|;|\Z)|#[^\n]*+\n|\n|;|\Z)|(.)", re.S)
+_LIST_ITEM = re.compile(rf"#[^\n]*\n|({_ATOM})")
 
 _SIMPLE_ESCAPES = {
     '"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
@@ -166,10 +185,9 @@ def dequote(quoted: str) -> str:
     return "".join(out)
 
 
-def tokenize(text: str, path: str = "<string>") -> list[Token]:
-    tokens: list[Token] = []
-    append = tokens.append
-    pos, line, line_start, end = 0, 1, 0, len(text)
+def _tokens(text: str, path: str, pos: int = 0, line: int = 1, line_start: int = 0) -> Iterator[Token]:
+    """The tokens of text from pos (on the given line, which starts at line_start), then EOF."""
+    end = len(text)
     match = _MASTER.match
     while pos < end:
         m = match(text, pos)
@@ -203,13 +221,12 @@ def tokenize(text: str, path: str = "<string>") -> list[Token]:
                 if "\0" in chunk:
                     # libxlutil aborts on it (xl crashes): refuse what xl cannot read.
                     raise XlSyntaxError(path, line, pos - line_start + 1, "a NUL byte inside a string")
-            append(Token(kind, chunk, pos, next_pos, line, pos - line_start + 1, value))
+            yield Token(kind, chunk, pos, next_pos, line, pos - line_start + 1, value)
             if kind == "NEWLINE":
                 line += 1
                 line_start = next_pos
         pos = next_pos
-    tokens.append(Token("EOF", "", pos, pos, line, pos - line_start + 1))
-    return tokens
+    yield Token("EOF", "", pos, pos, line, pos - line_start + 1)
 
 
 # libxlutil's parser stack holds lists nested this deep and no deeper (measured against 4.17).
@@ -219,12 +236,11 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_DEPTH + 1000))
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], path: str) -> None:
-        self.toks, self.i, self.path = tokens, 0, path
+    """libxlutil's grammar over a token stream, one token of lookahead."""
 
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
+    def __init__(self, tokens: Iterator[Token], path: str) -> None:
+        self.tokens, self.path = tokens, path
+        self.tok = next(tokens)
 
     def fail(self, expected: str) -> XlSyntaxError:
         t = self.tok
@@ -235,28 +251,33 @@ class _Parser:
         if self.tok.kind not in kinds:
             raise self.fail(" or ".join(kinds))
         t = self.tok
-        self.i += 1
+        if t.kind != "EOF":
+            self.tok = next(self.tokens)
         return t
 
     def skip_newlines(self) -> None:
         while self.tok.kind == "NEWLINE":
-            self.i += 1
+            self.take("NEWLINE")
 
-    def file(self) -> list[Assignment]:
-        out: list[Assignment] = []
-        while self.tok.kind != "EOF":
-            if self.tok.kind in ("NEWLINE", ";"):
-                self.i += 1
-                continue
-            key = self.take("IDENT")
-            if self.tok.kind not in ("=", "+="):
-                raise self.fail("'=' or '+=' after the key")
-            op = self.take("=", "+=").kind
-            value = self.value("a value (string, number or [list])")
-            if self.tok.kind not in ("NEWLINE", ";", "EOF"):
-                raise self.fail("end of line or ';' after the value")
-            out.append(Assignment(key, op, value, self.tok))
-        return out
+    def statement(self) -> Assignment | None:
+        """The next statement (blank ones skipped), or None at the end of the file. Its end token
+        (a newline, `;` or the end) is not consumed."""
+        while self.tok.kind in ("NEWLINE", ";"):
+            self.take("NEWLINE", ";")
+        if self.tok.kind == "EOF":
+            return None
+        key = self.take("IDENT")
+        if self.tok.kind not in ("=", "+="):
+            raise self.fail("'=' or '+=' after the key")
+        op = self.take("=", "+=").kind
+        value = self.value("a value (string, number or [list])")
+        if self.tok.kind not in ("NEWLINE", ";", "EOF"):
+            raise self.fail("end of line or ';' after the value")
+        return Assignment(key, op, value, self.tok)
+
+    def statements(self) -> Iterator[Assignment]:
+        while (st := self.statement()) is not None:
+            yield st
 
     def value(self, expected: str, depth: int = 0) -> Value:
         if self.tok.kind in ("STRING", "NUMBER"):
@@ -298,6 +319,93 @@ def _resolve(value: Value) -> Resolved:
     return [_resolve(v) for v in value.items]
 
 
+def _combine(old: Resolved | None, new: Resolved, op: str) -> Resolved | None:
+    """A key's value after `key op new` when it held old; None when `+=` mixes a list and a string."""
+    if op == "+=" and old is not None:
+        if isinstance(old, list) and isinstance(new, list):
+            new = old + new
+        elif isinstance(old, Scalar) and isinstance(new, Scalar):
+            new = Scalar(old.text + new.text, old.number and new.number)
+        else:
+            return None
+    if op == "+=" and isinstance(new, Scalar):
+        new = replace(new, added=True)
+    return new
+
+
+def _literal(text: str) -> Resolved:
+    """The value of an atom or flat list as the fast reader matched it."""
+    if text[0] == "[":
+        return [_literal(item) for item in _LIST_ITEM.findall(text) if item]
+    if text[0] in "'\"":
+        return Scalar(dequote(text), False)
+    return Scalar(text, True)
+
+
+def _read(text: str, path: str) -> Iterator[tuple[str, str, str | Resolved]]:
+    """Each statement's key, operator and value: the value's text where the regular expression
+    took the statement, the value itself where the detailed reader had to."""
+    pos, counted, line, line_start = 0, 0, 1, 0
+    while True:
+        for match in _STATEMENT.finditer(text, pos):
+            key, op, literal, stray = match.groups()
+            if stray is not None:
+                pos = match.start()
+                break
+            if key is not None:
+                yield key, op, literal
+        else:
+            return
+        # One statement the regular expression does not take: the detailed reader reads it, and
+        # names its line and column when it is wrong. Lines are counted on from the last such
+        # statement, so a file full of them is still read in linear time.
+        line += text.count("\n", counted, pos)
+        line_start = max(line_start, text.rfind("\n", counted, pos) + 1)
+        counted = pos
+        st = _Parser(_tokens(text, path, pos, line, line_start), path).statement()
+        if st is None:
+            return
+        yield st.name, st.op, _resolve(st.value)
+        pos = st.end_token.end
+
+
+def _fold(chain: list[str | Resolved | None]) -> Resolved | None:
+    """A key's value from its `=` and the `+=` after it; None when a `+=` mixed a list and a string."""
+    resolved: Resolved | None = None
+    for i, literal in enumerate(chain):
+        new = _literal(literal) if isinstance(literal, str) else literal
+        if new is not None:
+            resolved = _combine(resolved, new, "=" if i == 0 else "+=")
+            if resolved is None:
+                return None
+    return resolved
+
+
+def _read_values(text: str, path: str) -> dict[str, Resolved]:
+    # Per key, its values since its last `=` (None first when a `+=` chain has no `=`): only
+    # those are converted, so a key assigned 100,000 times costs one conversion. A chain with
+    # `+=` in it is still checked when a later `=` ends it: Xen refuses the mix all the same.
+    chains: dict[str, list[str | Resolved | None]] = {}
+    for key, op, value in _read(text, path):
+        if op == "=":
+            ended = chains.get(key)
+            if ended is not None and len(ended) > 1 and _fold(ended) is None:
+                _refuse_mix(text, path)
+            chains[key] = [value]
+        else:
+            chains.setdefault(key, [None]).append(value)
+    folded = {key: _fold(chain) for key, chain in chains.items()}
+    out = {key: value for key, value in folded.items() if value is not None}
+    if len(out) < len(folded):
+        _refuse_mix(text, path)
+    return out
+
+
+def _refuse_mix(text: str, path: str) -> NoReturn:
+    _values(_statements(text, path), path)  # raises, naming the `+=` that mixed a list and a string
+    raise AssertionError(f"{path}: the detailed reader found no mix")
+
+
 def strtol(text: str) -> int | None:
     """C's strtol(text, &ep, 0) when it consumes all of text, as xlu_cfg_get_long needs."""
     m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
@@ -320,37 +428,23 @@ class XlFile:
 
     text: str
     path: str
-    statements: list[Assignment]
-    _values: dict[str, Resolved] | None = field(default=None, repr=False, compare=False)
+    values: dict[str, Resolved] = field(repr=False, compare=False)
+    _statements: list[Assignment] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def statements(self) -> list[Assignment]:
+        """The statements with their tokens' offsets, from the detailed reader, for edits."""
+        if self._statements is None:
+            self._statements = _statements(self.text, self.path)
+        return self._statements
 
     # -- reading -------------------------------------------------------------------------------
     def keys(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for st in self.statements:
-            seen.setdefault(st.name, None)
-        return list(seen)
+        return list(self.values)
 
     def resolved(self) -> dict[str, Resolved]:
         """Every key's value after the whole file is read (last `=` wins, `+=` appends)."""
-        if self._values is not None:
-            return self._values
-        out: dict[str, Resolved] = {}
-        for st in self.statements:
-            new = _resolve(st.value)
-            old = out.get(st.name)
-            if st.op == "+=" and old is not None:
-                if isinstance(old, list) and isinstance(new, list):
-                    new = old + new
-                elif isinstance(old, Scalar) and isinstance(new, Scalar):
-                    new = Scalar(old.text + new.text, old.number and new.number)
-                else:
-                    raise XlSyntaxError(self.path, st.line, st.key.col,
-                                        f"{st.name} += mixes a list and a string")
-            if st.op == "+=" and isinstance(new, Scalar):
-                new = replace(new, added=True)
-            out[st.name] = new
-        self._values = out
-        return out
+        return self.values
 
     def get(self, key: str) -> Resolved | None:
         return self.resolved().get(key)
@@ -488,11 +582,22 @@ def render_list(items: list[str]) -> str:
     return "[ " + ", ".join(quote(i) for i in items) + " ]"
 
 
+def _statements(text: str, path: str) -> list[Assignment]:
+    return list(_Parser(_tokens(text, path), path).statements())
+
+
+def _values(statements: Iterable[Assignment], path: str) -> dict[str, Resolved]:
+    out: dict[str, Resolved] = {}
+    for st in statements:
+        new = _combine(out.get(st.name), _resolve(st.value), st.op)
+        if new is None:  # `+=` type errors are parse errors in Xen too
+            raise XlSyntaxError(path, st.line, st.key.col, f"{st.name} += mixes a list and a string")
+        out[st.name] = new
+    return out
+
+
 def parse(text: str, path: str = "<string>") -> XlFile:
-    tokens = tokenize(text, path)
-    doc = XlFile(text, path, _Parser(tokens, path).file())
-    doc.resolved()  # `+=` type errors are parse errors in Xen too
-    return doc
+    return XlFile(text, path, _read_values(text, path))
 
 
 def read_text(path: str | Path) -> str:
