@@ -6,13 +6,14 @@ text until someone reads them with strtol, `#` comments must end in a newline, b
 the same backslash escapes, octal escapes are consumed but produce nothing, `\\x` escapes are always
 rejected, and `+=` concatenates strings or appends lists.
 
-Two readers share these rules. The fast one (`_fast_values`) reads the common shape of a file,
-statements of strings, numbers and flat lists, with one regular expression run in C, and keeps only
-the values: a 400,000-line file reads in a few times libxlutil's time, in a small multiple of its
-size. The detailed one (a token stream with offsets, and a parser over it) takes everything else,
-names the line and column of every error, and is what edits work on, built when first needed: edits
-splice new text into the old, so everything not edited (comments, order, spacing) survives byte for
-byte.
+Two readers share these rules. One regular expression, run in C, reads statements of the common
+shape (strings with simple escapes, numbers, flat lists) and keeps only their values: a
+400,000-line file reads in about twice libxlutil's time, in a small multiple of its size. Each
+statement it does not take (nested lists, octal escapes, anything wrong) goes to the detailed
+reader, a token stream with offsets and a parser over it, which names the line and column of every
+error. Edits work on the detailed reader's statements, built for the whole file when first needed,
+and splice new text into the old, so everything not edited (comments, order, spacing) survives
+byte for byte.
 """
 
 from __future__ import annotations
