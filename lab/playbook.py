@@ -41,8 +41,17 @@ def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:
     }
 
 
+INVENTORY, VARS = "inventory.ini", "lab-vars.json"
+# Ansible's local temp and its SSH control sockets: scratch, not part of a lab.
+SCRATCH = ("ansible-tmp", "cp")
+
+
+def owned(state: Path) -> list[Path]:
+    return [state / name for name in (INVENTORY, VARS, *SCRATCH)]
+
+
 def write_inventory(state: Path, ssh: SshFiles) -> Path:
-    inventory = state / "inventory.ini"
+    inventory = state / INVENTORY
     args = f"-F {ssh.config}"
     inventory.write_text(
         "# Written by xenlab from the provider's ssh-config; rewritten on every `xenlab up`.\n"
@@ -72,7 +81,7 @@ class Outcome:
 def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFacts,
               skip_tags: tuple[str, ...] = (), check: bool = False) -> Outcome:
     inventory = write_inventory(state, ssh)
-    vars_file = state / "lab-vars.json"
+    vars_file = state / VARS
     vars_file.write_text(json.dumps(lab_vars(config, facts), indent=2) + "\n")
     cmd: list[str | os.PathLike[str]] = [
         Path(sys.executable).with_name("ansible-playbook") if _venv_ansible() else "ansible-playbook",
@@ -90,8 +99,8 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_LOCAL_TEMP": str(state / "ansible-tmp"),
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / "cp"),
+        "ANSIBLE_LOCAL_TEMP": str(state / SCRATCH[0]),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / SCRATCH[1]),
         "ANSIBLE_PIPELINING": "True",
     }
     outcome = Outcome()

@@ -39,5 +39,9 @@ def roles() -> Path:
     return root() / "roles"
 
 
+def role_file(role: str, name: str) -> Path:
+    return roles() / role / "files" / name
+
+
 def callback_plugins() -> Path:
     return PACKAGE / "ansible_plugins" / "callback"

@@ -63,6 +63,12 @@ class SshFiles:
     def in_dir(cls, state: Path) -> SshFiles:
         return cls(state / "ssh_config", state / "known_hosts")
 
+    @classmethod
+    def owned(cls, state: Path) -> list[Path]:
+        """A new VM has a new host key: none of these outlive the VM they describe."""
+        files = cls.in_dir(state)
+        return [files.config, files.known_hosts]
+
     def ssh_argv(self) -> list[str]:
         return ["ssh", "-F", str(self.config), HOST_ALIAS]
 

@@ -16,6 +16,13 @@ from typing import Any
 
 from lab.errors import die
 
+FILE = "state.json"
+
+
+def owned(state_dir: Path) -> list[Path]:
+    """What this module keeps about one lab VM in the state directory (destroy removes it)."""
+    return [state_dir / FILE]
+
 
 @dataclass
 class DomainRecord:
@@ -46,7 +53,7 @@ class LabState:
 
     @classmethod
     def load(cls, state_dir: Path) -> LabState:
-        path = state_dir / "state.json"
+        path = state_dir / FILE
         if not path.exists():
             return cls()
         try:
@@ -61,6 +68,6 @@ class LabState:
 
     def save(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = state_dir / f".state.json.{os.getpid()}"
+        tmp = state_dir / f".{FILE}.{os.getpid()}"
         tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        tmp.replace(state_dir / "state.json")
+        tmp.replace(state_dir / FILE)

@@ -1,7 +1,8 @@
 """What a healthy lab host is, declared once.
 
 Each fact is a POSIX shell fragment that prints one line per way the host differs from it, and
-nothing when it holds. `xenlab up` compiles the facts the playbook makes true into one script (one
+nothing when it holds. A fact a role also asserts as its last step lives in that role's files/,
+and is read from there. `xenlab up` compiles the facts the playbook makes true into one script (one
 round trip: is the lab converged?); `xenlab check` runs every fact as its own testinfra test; the
 tests call them by name. The fragments read the lab's settings from shell variables that the
 compiled script sets from its positional arguments: values are never spliced into the text.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab import resources
 from lab.config import LabConfig
 from lab.remote import ShellScript
 
@@ -38,15 +40,8 @@ _NON_VIF_PORTS = """for port in /sys/class/net/"$bridge"/brif/*; do
   case $nic in vif*) continue ;; esac"""
 
 FACTS = (
-    Fact("xen_dom0", """
-[ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ] ||
-  { echo "this host is not running as Xen dom0"; exit 0; }
-xl info >/dev/null 2>&1 || { echo "the Xen toolstack does not answer (xl info)"; exit 0; }
-mb=$(xl list Domain-0 2>/dev/null | awk 'NR == 2 { print $3 }')
-# Xen keeps a little of dom0's allocation for itself: a few MiB under the setting is fine.
-[ -n "$mb" ] && [ "$mb" -le "$dom0_mb" ] && [ "$mb" -ge $((dom0_mb - 16)) ] ||
-  echo "dom0 has ${mb:-no} MiB, not $dom0_mb: dom0_mem not applied"
-""", "the last reboot did not boot the Xen GRUB entry (`xenlab up --provision` reboots into it)",
+    Fact("xen_dom0", resources.role_file("xen_hypervisor", "xen_dom0.sh").read_text(),
+         "the last reboot did not boot the Xen GRUB entry (`xenlab up --provision` reboots into it)",
          xen=True),
     Fact("unikernel_cpu", f"""
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) " missing=

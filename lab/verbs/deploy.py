@@ -49,6 +49,8 @@ except OSError as e:
 # The lab copy keeps a domain that ended, so that xenlab can read how it ended (Xen's shutdown
 # reason) and its console; Solo5 turns a unikernel's exit into a poweroff and an abort into a
 # crash, and only `preserve` leaves that visible. `destroy NAME` (or --replace) removes it.
+# Block images deploy builds, under the state directory: they outlive a lab, as logs do.
+IMAGES = "images"
 _KEEP_ENDED = ("on_poweroff", "on_reboot", "on_crash")
 
 
@@ -189,7 +191,7 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
             found = locate(disk.target, xl_dir)
             if found is None:
                 recipe = recipes[Path(disk.target).name]
-                out = state_dir / "images" / name / recipe.image
+                out = state_dir / IMAGES / name / recipe.image
                 out.parent.mkdir(parents=True, exist_ok=True)
                 build_image(recipe.kind, recipe.data_dir, out)
                 ui.info(f"built {recipe.kind} image {recipe.image} from {recipe.data_dir}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from lab import providers, ui
+from lab import playbook, providers, state, ui
 from lab.config import LabConfig
 from lab.errors import no_lab
 from lab.providers import VmStatus
+from lab.ssh import SshFiles
 from lab.state import LabState
+from lab.verbs.deploy import IMAGES
 
 
 def _provider(config: LabConfig, state_dir: Path) -> providers.Provider:
@@ -28,10 +30,12 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
     with ui.step("Destroying the lab VM"):
         _provider(config, state_dir).destroy()
     # A new VM has a new host key and a new disk: nothing recorded about this one stays true.
-    for name in ("state.json", "known_hosts", "ssh_config", "inventory.ini", "lab-vars.json"):
-        (state_dir / name).unlink(missing_ok=True)
-    for scratch in ("cp", "ansible-tmp"):  # SSH control sockets, Ansible's remote temp
-        shutil.rmtree(state_dir / scratch, ignore_errors=True)
+    # Each module that keeps files about the VM names them; logs and built images stay.
+    for path in (*state.owned(state_dir), *SshFiles.owned(state_dir), *playbook.owned(state_dir)):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
@@ -39,7 +43,7 @@ def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
     if not state.provider:
         # Logs and built images outlive a lab on purpose; anything else is a lab half-made.
         left = sorted(p.name for p in state_dir.glob("*")
-                      if p.suffix != ".log" and p.name not in ("images", "ansible-tmp", "cp"))
+                      if p.suffix != ".log" and p.name not in (IMAGES, *playbook.SCRATCH))
         if left:  # an `up` stopped before the lab could be reached: its disk and keys are kept
             return {"provider": None, "state": "incomplete",
                     "detail": f"an interrupted `xenlab up` left {', '.join(left)} in {state_dir}; "
