@@ -100,6 +100,8 @@ def status_cmd(as_json: bool, **settings: Any) -> None:
         ui.emit_json(data)
         return
     for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
         if value is not None:
             click.echo(f"{key}: {value}")
 

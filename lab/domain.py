@@ -223,18 +223,21 @@ def answers_ping(remote: Remote, ip: str) -> bool:
 
 # -- listing and removal -----------------------------------------------------------------------
 _REMOVE = ShellScript(r"""
-name=$1 hosts=$2 static=$3
+name=$1 hosts=$2 static=$3 files=$4
 xl destroy "$name"; rc=$?
 find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
 rm -f "$hosts/$name"
+case $name in */* | . | .. | '') ;; *) [ -z "$files" ] || rm -rf -- "$files/$name" ;; esac
 exit $rc
 """, name="xenlab-remove")
 
 
-def remove(remote: Remote, name: str, check: bool = False) -> None:
+def remove(remote: Remote, name: str, check: bool = False, files: bool = False) -> None:
     """The domain and what xenlab set up for it (its static claim, its dnsmasq reservation), in
-    one round trip. Never repeated on a dropped connection: `xl destroy` is not safe to repeat."""
-    remote.run(_REMOVE(name, HOSTS_DIR, STATIC_DIR), sudo=True,
+    one round trip. Never repeated on a dropped connection: `xl destroy` is not safe to repeat.
+    files: its uploaded kernel and images too; kept otherwise, so that the next deploy or run of
+    the same build finds them by sha256 and sends nothing."""
+    remote.run(_REMOVE(name, HOSTS_DIR, STATIC_DIR, DOMAINS_DIR if files else ""), sudo=True,
                check=check, what="xl destroy", idempotent=False)
 
 
@@ -242,7 +245,7 @@ def destroy(state_dir: Path, name: str) -> None:
     with Remote.open(state_dir) as remote:
         if not status(remote, name).exists:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
-        remove(remote, name, check=True)
+        remove(remote, name, check=True, files=True)
     state = LabState.load(state_dir)
     state.domains.pop(name, None)
     state.save(state_dir)

@@ -148,6 +148,38 @@ class Remote:
         channel.exec_command(command)
         return Follower(channel, on_line)
 
+    def run_paused(self, cmd: Command, ready: str, action: Callable[[], None], *,
+                   sudo: bool = False, timeout: float = 120, what: str | None = None) -> Result:
+        """Run cmd, which prints the line `ready` and then waits for a line on its stdin; run
+        action() at that moment, then send the line. For a state the lab host must hold only
+        while something happens on this side (a frozen file system while QEMU starts a backup).
+        The command must end by itself if the line never comes: this side may die first."""
+        command = _command_line(cmd, sudo)
+        label = what or (cmd.name if isinstance(cmd, ShellScript) else cmd[0])
+        ui.detail(f"lab$ {command} (paused at {ready!r})")
+        channel = self._channel(timeout)
+        try:
+            channel.exec_command(command)
+            stdout = channel.makefile("rb")
+            out: list[str] = []
+            while (line := stdout.readline().decode(errors="replace")) and line.rstrip("\n") != ready:
+                out.append(line)
+            if not line:
+                err = channel.makefile_stderr("rb").read().decode(errors="replace")
+                die(f"{label} ended before it was ready: {run.tail(err) or run.tail(''.join(out))}")
+            try:
+                action()
+            finally:
+                channel.sendall(b"\n")
+            out.append(stdout.read().decode(errors="replace"))
+            err = channel.makefile_stderr("rb").read().decode(errors="replace")
+            rc = channel.recv_exit_status()
+        finally:
+            channel.close()
+        if rc != 0:
+            die(f"{label} failed on the lab host: {run.tail(err) or f'exit {rc}'}")
+        return Result(rc, "".join(out), err)
+
     def _sftp(self) -> Any:
         # One SFTP channel per transfer, closed after it: no channel idles beside the commands.
         self._channel(30).close()  # reconnects first if the transport died

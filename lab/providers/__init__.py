@@ -6,11 +6,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lab import ui
 from lab.config import LabConfig
 from lab.ssh import SshTarget
+
+if TYPE_CHECKING:
+    from lab.remote import Remote
 
 STATES = ("running", "stopped", "absent", "crashed")
 
@@ -34,10 +37,18 @@ class VmStatus:
 class Provider(Protocol):
     name: str
     timings: dict[str, float]  # phases of the last up(), e.g. image build and boot
+    started_from: str  # what the lab's disk was made from, after up()
 
     def preflight(self) -> None: ...
 
-    def up(self) -> SshTarget: ...
+    def up(self, recipe: str | None = None) -> SshTarget:
+        """recipe: the provisioning fingerprint (lab/converged.py); a provider that caches
+        provisioned disks starts a new lab from the one made by the same recipe."""
+        ...
+
+    def keep(self, recipe: str, remote: Remote) -> None:
+        """After the first complete provisioning of a new lab: keep its disk for the next one."""
+        ...
 
     def halt(self) -> None: ...
 

@@ -22,8 +22,10 @@ from pathlib import Path
 from lab import run, ui
 from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
-from lab.errors import die
-from lab.providers import ProviderFacts, VmStatus, accel, qemu_image
+from lab.errors import LabError, die
+from lab.providers import ProviderFacts, VmStatus, accel, qemu_cache, qemu_image
+from lab.providers.qmp import Qmp
+from lab.remote import Remote
 from lab.ssh import SshTarget
 
 NAT_MAC = "52:54:00:12:34:56"
@@ -87,6 +89,8 @@ class Qemu:
         self.meta = state_dir / "qemu.json"
         self.key = state_dir / "id_ed25519"
         self.host_key = state_dir / "ssh_host_ed25519_key"
+        self.pinned = state_dir / "provisioned.qcow2"  # the cache entry this lab started from
+        self.started_from = ""
 
     # -- facts ----------------------------------------------------------------------------------
     def facts(self) -> ProviderFacts:
@@ -109,6 +113,9 @@ class Qemu:
     def _meta(self) -> dict[str, object]:
         return json.loads(self.meta.read_text()) if self.meta.exists() else {}
 
+    def _update_meta(self, **values: object) -> None:
+        self.meta.write_text(json.dumps({**self._meta(), **values}))
+
     # -- checks ---------------------------------------------------------------------------------
     def preflight(self) -> None:
         for tool in ("qemu-system-x86_64", "qemu-img"):
@@ -123,6 +130,13 @@ class Qemu:
             if free < OVERLAY_MIN_FREE:
                 die(f"only {free // 1024**2} MiB free in {self.dir}; the lab's disk needs "
                     f"{OVERLAY_MIN_FREE // 1024**2} MiB", hint="free disk space, or set state_dir")
+        if self.pid() is None:
+            # Decided before the VM starts, not when it starts: Xen's command line depends on it
+            # (facts()), and so does which provisioned disk the lab may start from.
+            with ui.step("accelerator", self.timings, "accel"):
+                accel_name, why = accel.choose(self.config.accel, KVM_CPU)
+                ui.info(f"{accel_name}: {why}")
+            self._update_meta(accel=accel_name, accel_why=why)
 
     # -- process --------------------------------------------------------------------------------
     def pid(self) -> int | None:
@@ -148,17 +162,22 @@ class Qemu:
         return VmStatus("stopped", "halted")
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def _ensure_disk(self) -> None:
+    def _ensure_disk(self, recipe: str | None) -> None:
         base = qemu_image.ensure_base()
         if self.overlay.exists():
+            self.started_from = str(self._meta().get("disk_from", "base image"))
             return
+        cached = qemu_cache.find(recipe) if recipe else None
+        backing = qemu_cache.pin(cached, self.dir) if cached else base
         tmp = self.overlay.with_suffix(".tmp")
         try:
-            run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, tmp],
+            run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, tmp],
                     what="qemu-img create (lab overlay)", hint="is the disk full?")
             tmp.rename(self.overlay)
         finally:
             tmp.unlink(missing_ok=True)
+        self.started_from = f"provisioned cache ({cached.name})" if cached else "base image"
+        self._update_meta(disk_from=self.started_from)
 
     def _ensure_keys(self) -> None:
         for key in (self.key, self.host_key):
@@ -219,22 +238,20 @@ class Qemu:
             "-qmp", f"unix:{self.qmp},server=on,wait=off", "-pidfile", str(self.pidfile),
         ]
 
-    def up(self) -> SshTarget:
+    def up(self, recipe: str | None = None) -> SshTarget:
+        """recipe: the provisioning fingerprint; a new lab starts from the cache's disk for it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
-        with ui.step("disk (cached base image + this lab's overlay)", self.timings, "image"):
-            self._ensure_disk()
+        with ui.step("disk (cached image + this lab's overlay)", self.timings, "image"):
+            self._ensure_disk(recipe)
             self._ensure_keys()
         started = self.pid() is None
         if started:
             self.pidfile.unlink(missing_ok=True)
-            with ui.step("accelerator", self.timings, "accel"):
-                accel_name, why = accel.choose(self.config.accel, KVM_CPU)
-                ui.info(f"{accel_name}: {why}")
+            accel_name = str(self._meta()["accel"])
             self._tap_up()
             port = _free_port()
-            self.meta.write_text(json.dumps({"port": port, "accel": accel_name, "accel_why": why,
-                                             "tap": self.tap}))
+            self._update_meta(port=port, tap=self.tap)
             self.console.unlink(missing_ok=True)  # this boot's console only: the stall watch reads it
             with ui.step(f"start QEMU ({accel_name}; console: {self.console})", self.timings, "start"):
                 proc = run.spawn(self.command(port, accel_name), log=self.dir / "qemu.log",
@@ -297,20 +314,23 @@ class Qemu:
         die(f"the lab VM's SSH did not answer within {timeout:.0f} s",
             hint=f"see the console: {self.console}")
 
-    def _qmp(self, *commands: str) -> None:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(str(self.qmp))
-            s.recv(4096)
-            for cmd in ("qmp_capabilities", *commands):
-                s.sendall(json.dumps({"execute": cmd}).encode() + b"\n")
-                s.recv(4096)
+    def keep(self, recipe: str, remote: Remote) -> None:
+        """After the first complete provisioning of a lab made from the base image: its disk
+        becomes the cache's entry for recipe. A failure costs the cache entry, not the lab."""
+        if self._meta().get("disk_from") != "base image" or self.pid() is None:
+            return
+        try:
+            with ui.step("keeping the provisioned disk for new labs", self.timings, "cache"):
+                path = qemu_cache.store(recipe, remote, self.qmp)
+            ui.info(f"cached: the next new lab with these settings starts from {path.name}")
+        except LabError as exc:
+            ui.warn(f"the provisioned disk was not cached ({exc.message}); the lab is unaffected")
 
     def halt(self) -> None:
         pid = self.pid()
         if pid is not None:
-            with contextlib.suppress(OSError):
-                self._qmp("system_powerdown")  # ACPI power button: the guest shuts down cleanly
+            with contextlib.suppress(LabError), Qmp(self.qmp, timeout=5) as qmp:
+                qmp.execute("system_powerdown")  # ACPI power button: the guest shuts down cleanly
             deadline = time.monotonic() + HALT_TIMEOUT
             while time.monotonic() < deadline and self.pid() is not None:
                 time.sleep(1)
@@ -336,7 +356,7 @@ class Qemu:
 
     def destroy(self) -> None:
         self.halt()
-        for p in (self.overlay, self.seed, self.meta, self.qmp, self.key,
+        for p in (self.overlay, self.pinned, self.seed, self.meta, self.qmp, self.key,
                   self.key.with_suffix(".pub"), self.host_key, self.host_key.with_suffix(".pub")):
             p.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ from lab.config import LabConfig
 from lab.providers import ProviderFacts, VmStatus
 from lab.providers import virtualbox_preflight as preflight
 from lab.providers.vagrant import Vagrant
+from lab.remote import Remote
 from lab.ssh import SshTarget
 
 # NIC 2's MAC (VirtualBox's 08:00:27 prefix); the roles find the host-only NIC by it.
@@ -42,10 +43,13 @@ class VirtualBox:
         }, indent=2) + "\n")
         return path
 
+    started_from = "Vagrant box"
+
     def preflight(self) -> None:
         preflight.virtualbox(self.config)
 
-    def up(self) -> SshTarget:
+    def up(self, recipe: str | None = None) -> SshTarget:
+        # No provisioned-disk cache: Vagrant's own answer would be a packaged box.
         self.write_settings()
         self.vagrant.up("virtualbox")
         return SshTarget.from_ssh_config(self.vagrant.ssh_config())
@@ -64,3 +68,6 @@ class VirtualBox:
 
     def facts(self) -> ProviderFacts:
         return ProviderFacts(uplink_mac=NIC2_MAC)
+
+    def keep(self, recipe: str, remote: Remote) -> None:
+        pass

@@ -8,7 +8,7 @@ from pathlib import Path
 from lab import playbook, providers, state, ui
 from lab.config import LabConfig
 from lab.errors import no_lab
-from lab.providers import VmStatus
+from lab.providers import VmStatus, qemu_cache
 from lab.ssh import SshFiles
 from lab.state import LabState
 from lab.verbs.deploy import IMAGES
@@ -39,6 +39,11 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
 
 
 def status(config: LabConfig, state_dir: Path) -> dict[str, object]:
+    # The machine's image cache, whatever the lab: it is what makes the next `up` fast or slow.
+    return {**_lab_status(config, state_dir), "cache": qemu_cache.usage()}
+
+
+def _lab_status(config: LabConfig, state_dir: Path) -> dict[str, object]:
     state = LabState.load(state_dir)
     if not state.provider:
         # Logs and built images outlive a lab on purpose; anything else is a lab half-made.

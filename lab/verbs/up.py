@@ -19,12 +19,13 @@ class UpResult:
     ssh_config: str
     outcome: Outcome
     drift: list[str]  # why Ansible ran; empty when the lab was converged and it did not
+    disk: str  # what the lab's disk was made from: the base image, or a provisioned one
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         ansible = {k: v for k, v in asdict(self.outcome).items() if k != "failures"}
         return {"provider": self.provider, "ssh_config": self.ssh_config,
-                "ansible": {"ran": bool(self.drift), **ansible}, "drift": self.drift,
+                "ansible": {"ran": bool(self.drift), **ansible}, "drift": self.drift, "disk": self.disk,
                 "phases_s": {k: round(v, 1) for k, v in self.phases.items()}}
 
 
@@ -38,16 +39,18 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
     with ui.step("Preflight", phases, "preflight"):
         resources.check()
         provider.preflight()
+    facts = provider.facts()
+    stamp = converged.fingerprint(lab_vars(config, facts), skip_tags)
     with ui.step(f"Lab VM ({name})", phases, "vm"):
-        target = provider.up()
+        # --provision means Ansible's own run on this lab, never a disk provisioned elsewhere.
+        target = provider.up(None if force else stamp)
     ssh = SshFiles.in_dir(state_dir)
     write_files(target, ssh)
     state.provider = name
     state.ssh = {"host": target.host, "port": target.port, "user": target.user,
                  "identity": str(target.identity)}
+    was_provisioned = state.provisioned
     state.save(state_dir)
-    facts = provider.facts()
-    stamp = converged.fingerprint(lab_vars(config, facts), skip_tags)
     outcome = Outcome()
     with ui.step("Provisioning (Ansible)", phases, "provision"):
         with Remote.open(state_dir) as remote:
@@ -60,6 +63,8 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
             outcome = provision(state_dir, ssh, config, facts, skip_tags=skip_tags)
             with Remote.open(state_dir) as remote:  # a fresh connection: the run may have rebooted
                 converged.record(remote, stamp)
+                if not was_provisioned:
+                    provider.keep(stamp, remote)
         else:
             ui.info("converged: nothing changed or drifted since the last run, Ansible not needed "
                     "(`xenlab up --provision` runs it anyway)")
@@ -71,5 +76,5 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
     state.save(state_dir)
     ui.info(f"lab ready: {outcome.summary() if drift else 'converged'}; "
             f"ssh: ssh -F {ssh.config} xenlab")
-    return UpResult(name, str(ssh.config), outcome, drift, phases)
+    return UpResult(name, str(ssh.config), outcome, drift, provider.started_from, phases)
 

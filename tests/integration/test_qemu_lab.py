@@ -45,6 +45,7 @@ class Lab:
     dir: Path
     netns: str
     timings: dict[str, float] = field(default_factory=dict)
+    host_key: str = ""  # the lab's SSH host key, as its seed disk gave it
 
     @property
     def state(self) -> Path:
@@ -93,8 +94,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def up(lab: Lab) -> Out:
-    """The first `xenlab up` of a new lab directory: QEMU, Debian, Ansible, reboot into Xen."""
-    return lab.up("first_up")
+    """The first `xenlab up` of a new lab directory: QEMU, Debian, Ansible, reboot into Xen (or,
+    when an earlier run left a disk provisioned the same way in the cache, straight into Xen)."""
+    result = lab.up("first_up")
+    lab.host_key = (lab.state / "ssh_host_ed25519_key.pub").read_text().split()[1]
+    return result
 
 
 def test_up_gives_real_xen_dom0(lab: Lab, up: Out) -> None:
@@ -524,8 +528,10 @@ def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
         assert r.returncode == 0, r.stderr
     assert domains(lab) == ["Domain-0"]
     remote = lab.remote()
-    assert remote.check_output("sudo ls -A /var/lib/xenlab/static-ips /var/lib/xenlab/domains").split() == [
-        "/var/lib/xenlab/domains:", "/var/lib/xenlab/static-ips:"], "claims or files left"
+    assert remote.check_output("sudo ls -A /var/lib/xenlab/static-ips") == "", "static claims left"
+    # Their uploads go with them (a run or a failed deploy keeps its own, for the next attempt).
+    kept = remote.check_output("sudo ls -A /var/lib/xenlab/domains").split()
+    assert names and not set(names) & set(kept), (names, kept)
     r = lab.run("destroy", "nosuch")
     assert r.returncode == 1 and "no domain named 'nosuch'" in r.stderr
 
@@ -556,6 +562,39 @@ def test_destroy_leaves_nothing_behind(lab: Lab) -> None:
         links = subprocess.run(["ip", *ns, "-o", "link"], capture_output=True, text=True).stdout
         assert tap not in links
     assert json.loads(lab.run("status", "--json").stdout)["state"] == "absent"
+
+
+@pytest.mark.usefixtures("up")
+def test_a_second_lab_starts_from_the_provisioned_cache(lab: Lab, tmp_path: Path) -> None:
+    """The first lab's provisioning (this run's, or an earlier run's with the same roles and
+    settings) left its disk in the cache: a new lab boots straight into Xen from it, Ansible does
+    not run, and it is a lab of its own (its own host key) that passes `xenlab check`."""
+    netns = f"xlq{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    d = tmp_path / "second"
+    d.mkdir()
+    (d / "xenlab.toml").write_text(f'provider = "qemu"\nhost_netns = "{netns}"\n')
+    second = Lab(d, netns)
+    try:
+        result = second.up("second_lab_from_cache")
+        assert str(result["disk"]).startswith("provisioned cache"), result
+        assert result["ansible"]["ran"] is False and result["drift"] == [], result  # type: ignore[index]
+        r = second.run("check", timeout=900)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        pinned = (d / ".xenlab" / "known_hosts").read_text().split()[-1]
+        served = second.remote().check_output("sudo cat /etc/ssh/ssh_host_ed25519_key.pub").split()[1]
+        assert pinned == served
+        assert served != lab.host_key, "the cached disk brought the first lab's host key"
+        status = json.loads(second.run("status", "--json").stdout)
+        assert status["cache"]["provisioned_images"] >= 1, status
+    finally:
+        pidfile = second.state / "qemu.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        second.run("destroy", timeout=300)
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        print(f"\nsecond lab timings (s): {json.dumps(second.timings)}")
 
 
 def test_no_space_for_the_overlay_is_a_clear_error(tmp_path: Path) -> None:
