@@ -52,6 +52,8 @@ class LabConfig:
     guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
     host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
+    share: bool = _setting(True, "deploy: hand kernels and images to the lab through the shared "
+                           "folder when the lab host has it mounted (QEMU), else over SSH")
     accel: str = _setting("auto", "QEMU's accelerator (auto: KVM only if a probe guest runs on it)",
                           ACCELS, flag=True)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import share as lab_share
 from lab.config import LabConfig
 from lab.errors import bad_input, die
 from lab.remote import Follower, Remote, ShellScript
@@ -97,24 +98,46 @@ def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:
 
 
 _PREPARE = ShellScript(r"""
-name=$1 dir=$2 owner=$3 hosts=$4 static=$5 keep_static=$6
+name=$1 dir=$2 owner=$3 hosts=$4 static=$5 keep_static=$6 share=$7 tag=$8 share_id=$9
 rm -f "$hosts/$name"
 [ "$keep_static" = 1 ] || find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
 install -d -m 0755 -o "$owner" "$dir" || exit 1
 find "$dir" -maxdepth 1 -name '*.partial-*' -delete
-cd "$dir" && for f in *; do [ -f "$f" ] && sha256sum -- "$f"; done
+(cd "$dir" && for f in *; do [ -f "$f" ] && sha256sum -- "$f"; done)
+if [ -n "$share" ]; then
+  mountpoint -q "$share" 2>/dev/null || { mkdir -p "$share" &&
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 "$tag" "$share"; } >/dev/null 2>&1
+  printf '@@share %s\n' "$(cat "$share_id" 2>/dev/null)"
+fi
 exit 0
 """, name="xenlab-prepare")
 
 
-def prepare(remote: Remote, name: str, static: bool) -> dict[str, str]:
+@dataclass(frozen=True)
+class LabFiles:
+    """What prepare() found: the sha256 of each file in the domain's directory, and the id of
+    the shared folder the lab host has mounted ("" when none)."""
+
+    sha256: dict[str, str]
+    share_id: str = ""
+
+
+def prepare(remote: Remote, name: str, static: bool, share: bool) -> LabFiles:
     """One round trip before the uploads: drop what an earlier deploy of name set up (its
     dnsmasq reservation, its static claim unless it has just claimed one, half-sent files), make
-    its directory, and return the sha256 of every file already there."""
-    args = (name, directory(name), remote.target.user, HOSTS_DIR, STATIC_DIR, "1" if static else "0")
-    out = remote.run(_PREPARE(*args), sudo=True).out
-    return {parts[1].lstrip("*"): parts[0] for parts in map(str.split, out.splitlines())
-            if len(parts) == 2}
+    its directory, return the sha256 of every file already there, and (share) mount the shared
+    folder if it is not and read its id."""
+    shared = (lab_share.MOUNT, lab_share.TAG, lab_share.id_file()) if share else ("", "", "")
+    args = (name, directory(name), remote.target.user, HOSTS_DIR, STATIC_DIR, "1" if static else "0",
+            *shared)
+    hashes, share_id = {}, ""
+    for line in remote.run(_PREPARE(*args), sudo=True).out.splitlines():
+        parts = line.split()
+        if parts[:1] == ["@@share"]:
+            share_id = parts[1] if len(parts) == 2 else ""
+        elif len(parts) == 2:
+            hashes[parts[1].lstrip("*")] = parts[0]
+    return LabFiles(hashes, share_id)
 
 
 _BEFORE_CREATE = ShellScript(r"""
@@ -246,6 +269,7 @@ def destroy(state_dir: Path, name: str) -> None:
         if not status(remote, name).exists:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
         remove(remote, name, check=True, files=True)
+    lab_share.forget(state_dir, name)
     state = LabState.load(state_dir)
     state.domains.pop(name, None)
     state.save(state_dir)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from lab import run, ui
+from lab import share as lab_share
 from lab.checks.facts import UNIKERNEL_CPU_FLAGS
 from lab.config import LabConfig
 from lab.errors import LabError, die
@@ -236,6 +237,10 @@ class Qemu:
             "-device", f"virtio-net-pci,netdev=lab,mac={LAB_MAC},romfile=",
             "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
             "-qmp", f"unix:{self.qmp},server=on,wait=off", "-pidfile", str(self.pidfile),
+            # The shared folder deploys copy kernels and images into (lab/share.py). QEMU runs as
+            # root: "none" stores files as QEMU writes them, with no ownership mapping to keep.
+            "-virtfs", f"local,path={self.dir / lab_share.LOCAL},mount_tag={lab_share.TAG},"
+                       "security_model=none",
         ]
 
     def up(self, recipe: str | None = None) -> SshTarget:
@@ -245,6 +250,7 @@ class Qemu:
         with ui.step("disk (cached image + this lab's overlay)", self.timings, "image"):
             self._ensure_disk(recipe)
             self._ensure_keys()
+            lab_share.ensure(self.dir)
         started = self.pid() is None
         if started:
             self.pidfile.unlink(missing_ok=True)

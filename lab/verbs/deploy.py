@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import bootargs, domain, run, ui
+from lab import share as lab_share
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
 from lab.errors import LabError, bad_input, die
@@ -107,6 +108,8 @@ class Prepared:
     dialect: str
     network: bool
     probe: Probe | None
+    state_dir: Path
+    share: bool  # try the shared folder (the setting is on and this lab has one)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -124,15 +127,16 @@ class Deployed:
     mac: str | None
     ip: str | None
     address: str  # dhcp, static or none
-    sent_bytes: int
+    sent_bytes: int  # over SSH
+    via: str  # how kernels and images reached the lab: "share" or "ssh"
     boot_args: str = ""
     sha256: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "mac": self.mac, "ip": self.ip, "address": self.address,
-                "sent_bytes": self.sent_bytes, "boot_args": self.boot_args, "sha256": self.sha256,
-                "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
+                "sent_bytes": self.sent_bytes, "via": self.via, "boot_args": self.boot_args,
+                "sha256": self.sha256, "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
 
 
 def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
@@ -216,7 +220,9 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
         bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
                   hint="drop one of them")
     dialect = req.dialect or (bootargs.detect_dialect(kernel) if kernel else None) or "mirage4"
-    return Prepared(req, doc, name, local, hashes, args, static, dialect, network, the_probe, phases)
+    share = config.share and lab_share.local_id(state_dir) is not None
+    return Prepared(req, doc, name, local, hashes, args, static, dialect, network, the_probe, state_dir,
+                    share, phases)
 
 
 def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> None:
@@ -244,6 +250,7 @@ class Launched:
     lab_xl: str
     cmdline: str
     sent_bytes: int
+    via: str
     created_at: float  # time.monotonic() when `xl create` returned
     lease_before: tuple[int, str] | None = None
 
@@ -281,7 +288,10 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
                                       config.lab_ip)
         args += addr.args(p.dialect)
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
-    there = domain.prepare(remote, name, static=req.static is not None)
+    there = domain.prepare(remote, name, static=req.static is not None, share=p.share)
+    shared = p.share and there.share_id == lab_share.local_id(p.state_dir)
+    if p.share and not shared:
+        ui.info("the lab host has not mounted this lab's shared folder: uploading over SSH")
     if req.ip is not None and mac is not None:
         # A fixed address is a dnsmasq reservation in its hosts directory.
         remote.write_text(f"{directory}/dhcp-host", f"{mac},{req.ip}\n")
@@ -295,17 +305,22 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     sent = 0
     with ui.step("upload", p.phases, "upload"):
         for fname, path in p.local.items():
+            if shared:
+                copied = lab_share.place(p.state_dir, name, fname, path, p.sha256[fname])
+                ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
+                continue
             size = path.stat().st_size
             start = time.monotonic()
             with ui.transfer(fname, size) as progress:
                 done = remote.put(path, f"{directory}/{fname}", progress,
-                                  remote_sha256=there.get(fname, ""), local_sha256=p.sha256[fname])
+                                  remote_sha256=there.sha256.get(fname, ""), local_sha256=p.sha256[fname])
             sent += done
             took = time.monotonic() - start
             ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
                     if done else f"{fname}: unchanged, not sent")
 
-    lab_doc, cmdline = _lab_copy(p, directory, mac, args, config)
+    files = lab_share.lab_path(name, "").rstrip("/") if shared else directory
+    lab_doc, cmdline = _lab_copy(p, files, mac, args, config)
     lab_xl = f"{directory}/{name}.xl"
     remote.write_text(lab_xl, lab_doc.text)
     # A lease left from an earlier run of this domain must not pass for the new guest's: only one
@@ -317,13 +332,15 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
         if r.rc != 0:
             reason = run.tail(r.err or r.out, 4)
             die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
-    return Launched(name, mac, ip, lab_xl, cmdline, sent, time.monotonic(), before)
+    return Launched(name, mac, ip, lab_xl, cmdline, sent, "share" if shared else "ssh", time.monotonic(),
+                    before)
 
 
 def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
               config: LabConfig) -> tuple[XlFile, str]:
-    """The file as the lab runs it: paths on the lab host, the vif on the lab bridge with its
-    MAC, boot arguments added, ended domains kept. Returns it and the guest's command line."""
+    """The file as the lab runs it: paths on the lab host (directory holds the kernel and the
+    images), the vif on the lab bridge with its MAC, boot arguments added, ended domains kept.
+    Returns it and the guest's command line."""
     doc = p.doc
     for key in ("kernel", "ramdisk"):
         written = doc.string(key)
@@ -364,7 +381,7 @@ def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
         probe=str(p.probe) if p.probe else None, boot_args=launched.cmdline, sha256=p.sha256)
     state.save(state_dir)
     ui.info(f"{p.name}  {launched.mac or 'no network'}  {ip or '-'}")
-    return Deployed(p.name, launched.mac, ip, p.address, launched.sent_bytes, launched.cmdline,
+    return Deployed(p.name, launched.mac, ip, p.address, launched.sent_bytes, launched.via, launched.cmdline,
                     p.sha256, p.phases)
 
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from lab import playbook, providers, state, ui
+from lab import share as lab_share
 from lab.config import LabConfig
 from lab.errors import no_lab
 from lab.providers import VmStatus, qemu_cache
@@ -31,7 +32,8 @@ def destroy(config: LabConfig, state_dir: Path) -> None:
         _provider(config, state_dir).destroy()
     # A new VM has a new host key and a new disk: nothing recorded about this one stays true.
     # Each module that keeps files about the VM names them; logs and built images stay.
-    for path in (*state.owned(state_dir), *SshFiles.owned(state_dir), *playbook.owned(state_dir)):
+    for path in (*state.owned(state_dir), *SshFiles.owned(state_dir), *playbook.owned(state_dir),
+                 *lab_share.owned(state_dir)):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:

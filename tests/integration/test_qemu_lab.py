@@ -51,10 +51,10 @@ class Lab:
     def state(self) -> Path:
         return self.dir / ".xenlab"
 
-    def run(self, *args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([*XENLAB, *args], cwd=self.dir, capture_output=True, text=True,
-                           timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
-        return r
+    def run(self, *args: str, timeout: float = 2400,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*XENLAB, *args], cwd=self.dir, capture_output=True, text=True,
+                              timeout=timeout, env={**os.environ, "NO_COLOR": "1", **(env or {})})
 
     def up(self, label: str, *args: str) -> dict[str, object]:
         t = time.monotonic()
@@ -211,6 +211,8 @@ def auth_service(lab: Lab, up: Out, guest: Path) -> Out:
 def test_deploy_auth_service_answers_from_the_users_side(lab: Lab, auth_service: Out) -> None:
     out = auth_service
     assert out["name"] == "auth_service" and str(out["mac"]).startswith("00:16:3e:")
+    # Kernel and FAT image went through the shared folder: nothing over SSH, even the first time.
+    assert (out["via"], out["sent_bytes"]) == ("share", 0), out
     ip = str(out["ip"])
     assert http(lab, ip, "user=john&password=password1") == (200, "hello john!")
     assert http(lab, ip, "user=john&password=wrong") == (401, "Invalid login")
@@ -218,11 +220,18 @@ def test_deploy_auth_service_answers_from_the_users_side(lab: Lab, auth_service:
     assert listed["auth_service"] == ip
 
 
-def test_unchanged_redeploy_uploads_nothing(lab: Lab, guest: Path, auth_service: Out) -> None:
+def shared(lab: Lab, name: str, fname: str) -> Path:
+    return lab.state / "share" / "domains" / name / fname
+
+
+def test_unchanged_redeploy_copies_nothing(lab: Lab, guest: Path, auth_service: Out) -> None:
+    kernel = shared(lab, "auth_service", "mir-auth_service.xen")
+    before = kernel.stat()
     t = time.monotonic()
     out = deploy(lab, guest / "auth_service.xl", "--replace")
     lab.timings["redeploy_unchanged"] = round(time.monotonic() - t, 1)
-    assert out["sent_bytes"] == 0
+    assert (out["via"], out["sent_bytes"]) == ("share", 0)
+    assert (kernel.stat().st_ino, kernel.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_running_domain_is_not_replaced_without_replace(lab: Lab, guest: Path, auth_service: Out) -> None:
@@ -230,11 +239,29 @@ def test_running_domain_is_not_replaced_without_replace(lab: Lab, guest: Path, a
     assert r.returncode == 1 and "already running" in r.stderr and "--replace" in r.stderr
 
 
-def test_a_truncated_upload_is_never_trusted(lab: Lab, guest: Path, auth_service: Out) -> None:
-    remote = "/var/lib/xenlab/domains/auth_service/mir-auth_service.xen"
-    lab.remote().check_output(f"truncate -s 4096 {remote}")
-    out = deploy(lab, guest / "auth_service.xl", "--replace")
-    assert int(out["sent_bytes"]) >= (guest / "mir-auth_service.xen").stat().st_size  # type: ignore[call-overload]
+def test_a_truncated_copy_is_never_trusted(lab: Lab, guest: Path, auth_service: Out) -> None:
+    kernel = shared(lab, "auth_service", "mir-auth_service.xen")
+    os.truncate(kernel, 4096)
+    deploy(lab, guest / "auth_service.xl", "--replace", "--probe", "http://:8088/")
+    assert kernel.read_bytes() == (guest / "mir-auth_service.xen").read_bytes()
+
+
+@pytest.mark.usefixtures("up")
+def test_without_the_share_deploy_uploads_over_ssh(lab: Lab, guest: Path) -> None:
+    """`share = false` (or a lab host without the share mounted): SFTP to the lab host's disk,
+    sha256-skipped, a truncated upload sent again whole; the guest runs from there."""
+    xl = named_copy(guest, "auth_ssh")
+    r = lab.run("deploy", str(xl), "--json", "--probe", "tcp:8088", env={"XENLAB_SHARE": "0"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    size = (guest / "mir-auth_service.xen").stat().st_size
+    assert out["via"] == "ssh" and int(out["sent_bytes"]) >= size, out
+    remote = "/var/lib/xenlab/domains/auth_ssh/mir-auth_service.xen"
+    assert lab.remote().check_output(f"sudo stat -c %s {remote}") == str(size)
+    lab_copy = lab.remote().check_output("sudo cat /var/lib/xenlab/domains/auth_ssh/auth_ssh.xl")
+    assert "/var/lib/xenlab/share" not in lab_copy and remote in lab_copy
+    r = lab.run("destroy", "auth_ssh")
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.fixture(scope="module")
