@@ -253,38 +253,18 @@ def check_cmd(junit_xml: Path | None) -> None:
 @click.option("--log", is_flag=True, help="Print the captured console instead of attaching.")
 def console_cmd(name: str, log: bool) -> None:
     """Attach to domain NAME's console (Ctrl-] leaves), or print its captured log."""
-    import shlex
+    from lab.verbs.attach import console
 
-    from lab import run
-    from lab.domain import console_log
-    from lab.errors import no_lab
-    from lab.ssh import SshFiles
-
-    state_dir = _state_dir(_config())
-    files = SshFiles.in_dir(state_dir)
-    if not files.config.exists():
-        no_lab(state_dir)
-    remote = (["sudo", "-n", "cat", console_log(name)] if log
-              else ["sudo", "-n", "xl", "console", name])
-    argv = [*files.ssh_argv()[:-1], *([] if log else ["-t"]), files.ssh_argv()[-1],
-            shlex.join(remote)]
-    run.exec_replace(argv)
+    console(_state_dir(_config()), name, log)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh_cmd(command: tuple[str, ...]) -> None:
     """SSH into the lab host (with the pinned host key), or run COMMAND there."""
-    from lab import run
-    from lab.errors import no_lab
-    from lab.ssh import SshFiles
+    from lab.verbs.attach import ssh
 
-    state_dir = _state_dir(_config())
-    files = SshFiles.in_dir(state_dir)
-    if not files.config.exists():
-        no_lab(state_dir)
-    argv = files.ssh_argv() + (["--", *command] if command else [])
-    run.exec_replace(argv)
+    ssh(_state_dir(_config()), command)
 
 
 @cli.command("config")

@@ -72,24 +72,30 @@ class Lab:
         return int((self.state / "qemu.pid").read_text())
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+@contextlib.contextmanager
+def new_lab(d: Path) -> Iterator[Lab]:
+    """A lab directory for the QEMU provider with its own network namespace for the user's side;
+    afterwards, whatever a failed test left running is stopped by its PID and the lab removed."""
     netns = f"xlq{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
-    d = tmp_path_factory.mktemp("qemulab")
     (d / "xenlab.toml").write_text(f'provider = "qemu"\nhost_netns = "{netns}"\n')
     lab = Lab(d, netns)
     try:
         yield lab
     finally:
-        # Whatever a failed test left running: stop it by its PID, then remove the lab.
         pidfile = lab.state / "qemu.pid"
         if pidfile.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text()), signal.SIGKILL)
         lab.run("destroy", timeout=300)
         subprocess.run(["ip", "netns", "del", netns], check=False)
-        print(f"\nQEMU lab timings (s): {json.dumps(lab.timings)}")
+        print(f"\nQEMU lab {d.name} timings (s): {json.dumps(lab.timings)}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with new_lab(tmp_path_factory.mktemp("qemulab")) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
@@ -596,13 +602,9 @@ def test_a_second_lab_starts_from_the_provisioned_cache(lab: Lab, tmp_path: Path
     """The first lab's provisioning (this run's, or an earlier run's with the same roles and
     settings) left its disk in the cache: a new lab boots straight into Xen from it, Ansible does
     not run, and it is a lab of its own (its own host key) that passes `xenlab check`."""
-    netns = f"xlq{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
     d = tmp_path / "second"
     d.mkdir()
-    (d / "xenlab.toml").write_text(f'provider = "qemu"\nhost_netns = "{netns}"\n')
-    second = Lab(d, netns)
-    try:
+    with new_lab(d) as second:
         result = second.up("second_lab_from_cache")
         assert str(result["disk"]).startswith("provisioned cache"), result
         assert result["ansible"]["ran"] is False and result["drift"] == [], result  # type: ignore[index]
@@ -614,14 +616,6 @@ def test_a_second_lab_starts_from_the_provisioned_cache(lab: Lab, tmp_path: Path
         assert served != lab.host_key, "the cached disk brought the first lab's host key"
         status = json.loads(second.run("status", "--json").stdout)
         assert status["cache"]["provisioned_images"] >= 1, status
-    finally:
-        pidfile = second.state / "qemu.pid"
-        if pidfile.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
-        second.run("destroy", timeout=300)
-        subprocess.run(["ip", "netns", "del", netns], check=False)
-        print(f"\nsecond lab timings (s): {json.dumps(second.timings)}")
 
 
 def test_no_space_for_the_overlay_is_a_clear_error(tmp_path: Path) -> None:
