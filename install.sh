@@ -28,6 +28,8 @@ PACKAGES=(
     procps util-linux python3-venv make
     # the test guests' initramfs (make guest, make unikernels)
     cpio gzip
+    # `xenlab topology --svg/--png` lays the lab's network out with Graphviz
+    graphviz
 )
 
 missing=()

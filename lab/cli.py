@@ -235,6 +235,33 @@ def list_cmd(as_json: bool) -> None:
                    f"{r['ip'] or '-':<15} {r['address']:<6} {up}")
 
 
+@cli.command("topology")
+@click.option("--svg", type=click.Path(path_type=Path), help="Also draw it into FILE as SVG (Graphviz).")
+@click.option("--png", type=click.Path(path_type=Path), help="Also draw it into FILE as PNG (Graphviz).")
+@_json_option
+@_lab_flags
+def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, **settings: Any) -> None:
+    """The live lab's network: your side, the lab NIC, the bridge, each guest's vif and address,
+    dnsmasq, forwarding; problems marked where they are. Exit 1 when there is one."""
+    from lab import ui
+    from lab.topology_render import tree, write_image
+    from lab.verbs.topology import read
+
+    resolved = _config(**settings)
+    topo = read(resolved.config, _state_dir(resolved))
+    for path, fmt in ((svg, "svg"), (png, "png")):
+        if path is not None:
+            write_image(topo, path, fmt)
+            ui.info(f"drawn into {path}")
+    if as_json:
+        ui.emit_json(topo.to_json())
+    else:
+        ui.print_out(tree(topo))
+        click.echo(topo.summary())
+    if topo.problems():
+        sys.exit(1)
+
+
 @cli.command("check")
 @click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
 def check_cmd(junit_xml: Path | None) -> None:

@@ -275,13 +275,15 @@ def destroy(state_dir: Path, name: str) -> None:
     state.save(state_dir)
 
 
-_LIST = ShellScript(r"""
+# What `list` reads, in one round trip ("$1" leases, "$2" static claims); topology reads more
+# after it in the same script.
+LIST_SCRIPT = r"""
 xl list -v
 echo @@uptime; xl uptime
 echo @@leases; cat "$1" 2>/dev/null
 echo @@static; find "$2" -maxdepth 1 -type l -printf '%f %l\n' 2>/dev/null
-exit 0
-""", name="xenlab-list")
+"""
+_LIST = ShellScript(LIST_SCRIPT + "exit 0\n", name="xenlab-list")
 
 
 def listing(state_dir: Path) -> list[dict[str, object]]:
@@ -289,19 +291,27 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
     deploy recorded (address mode, boot arguments, artifact hashes)."""
     with Remote.open(state_dir) as remote:
         out = remote.run(_LIST(LEASES, STATIC_DIR), sudo=True, what="xl list").out
-    section: dict[str, list[str]] = {"xl": []}
-    current = "xl"
+    return guests(sections(out, "xl"), LabState.load(state_dir).domains)
+
+
+def sections(out: str, first: str) -> dict[str, list[str]]:
+    """A script's output split at its `@@name` lines; what comes before the first is `first`."""
+    section: dict[str, list[str]] = {first: []}
+    current = first
     for line in out.splitlines():
         if line.startswith("@@"):
             current = line[2:]
             section[current] = []
         else:
             section[current].append(line)
+    return section
+
+
+def guests(section: dict[str, list[str]], known: dict[str, DomainRecord]) -> list[dict[str, object]]:
     uptimes = {p[0]: _seconds(" ".join(p[2:])) for p in map(str.split, section.get("uptime", []))
                if len(p) >= 3 and p[1].isdigit()}
     by_mac = {p[1].lower(): p[2] for p in map(str.split, section.get("leases", [])) if len(p) >= 3}
     static = {owner: ip for ip, owner in _claims_in("\n".join(section.get("static", []))).items()}
-    known = LabState.load(state_dir).domains
     rows = []
     for p in map(str.split, section["xl"][1:]):
         if len(p) < 6 or p[0] == "Domain-0" or not p[1].isdigit():

@@ -90,6 +90,16 @@ def step(title: str, timings: dict[str, float] | None = None, key: str = "") -> 
         _say(f"{mark} {title} [dim]({took:.1f} s)[/dim]")
 
 
+def print_out(renderable: Any) -> None:
+    """A rich renderable as data on stdout: colour only on a terminal without NO_COLOR, and 100
+    columns when stdout is a pipe or a file."""
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    Console(no_color=not colour_enabled(sys.stdout), highlight=False, force_terminal=None if tty else False,
+            width=None if tty else 100).print(renderable)
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 

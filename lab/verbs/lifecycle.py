@@ -8,7 +8,7 @@ from pathlib import Path
 from lab import playbook, providers, state, ui
 from lab import share as lab_share
 from lab.config import LabConfig
-from lab.errors import no_lab
+from lab.errors import LabError, no_lab
 from lab.providers import VmStatus, qemu_cache
 from lab.ssh import SshFiles
 from lab.state import LabState
@@ -56,7 +56,19 @@ def _lab_status(config: LabConfig, state_dir: Path) -> dict[str, object]:
                     "detail": f"an interrupted `xenlab up` left {', '.join(left)} in {state_dir}; "
                               "`xenlab up` resumes from it"}
         return {"provider": None, "state": "absent", "detail": "no lab created here"}
-    vm: VmStatus = _provider(config, state_dir).status()
+    vm = vm_status(config, state_dir)
+    network = None
+    if vm.state == "running" and state.provisioned:
+        from lab import topology
+
+        try:
+            network = topology.read(config, state_dir).summary()
+        except LabError as exc:  # status reports; it does not fail on what it reports
+            network = f"not readable: {exc.message}"
     return {"provider": state.provider, "state": vm.state, "detail": vm.detail,
-            "provisioned": state.provisioned,
+            "provisioned": state.provisioned, "network": network,
             "ssh": f"ssh -F {state_dir / 'ssh_config'} xenlab" if vm.state == "running" else None}
+
+
+def vm_status(config: LabConfig, state_dir: Path) -> VmStatus:
+    return _provider(config, state_dir).status()

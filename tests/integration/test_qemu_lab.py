@@ -300,6 +300,48 @@ def test_check_passes_with_a_junit_report(lab: Lab, tmp_path: Path) -> None:
     assert "test_guest_reachable_from_the_users_side[auth2]" in xml and "test_xen_dom0" in xml
 
 
+def test_topology_draws_the_live_lab(lab: Lab, two_guests: list[Out], tmp_path: Path) -> None:
+    """The graph against the lab read independently (`ip -j link` in dom0, the deploys' own
+    output); SVG and PNG from Graphviz; a NIC made non-promiscuous by hand is the one node marked."""
+    import xml.etree.ElementTree as ET
+
+    svg, png = tmp_path / "lab.svg", tmp_path / "lab.png"
+    r = lab.run("topology", "--json", "--svg", str(svg), "--png", str(png), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    graph = json.loads(r.stdout)
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    edges = {(e["a"], e["b"]) for e in graph["edges"]}
+    tap = json.loads((lab.state / "qemu.json").read_text())["tap"]
+    assert nodes[f"user:{tap}"]["detail"]["addresses"] == ["192.168.77.1/24"]
+    assert nodes[f"user:{tap}"]["detail"]["netns"] == lab.netns
+    assert nodes["bridge:br0"]["detail"]["addresses"] == ["192.168.77.2/24"]
+    links = json.loads(lab.remote().check_output("ip -j link show"))
+    ports = {link["ifname"] for link in links if link.get("master") == "br0"}
+    drawn = {a.split(":", 1)[1] for a, b in edges if b == "bridge:br0" and a.startswith(("nic:", "vif:"))}
+    assert drawn == ports and "eth1" in ports, (drawn, ports)
+    assert (f"user:{tap}", "nic:eth1") in edges and nodes["nic:eth1"]["detail"]["promiscuous"] is True
+    for out in two_guests:
+        guest = nodes[f"guest:{out['name']}"]
+        assert (guest["detail"]["mac"], guest["detail"]["ip"]) == (out["mac"], out["ip"])
+        vifs = [b for a, b in edges if a == guest["id"]]
+        assert [nodes[v]["detail"]["mac"] for v in vifs] == [out["mac"]]
+    assert graph["problems"] == []
+    text = ET.tostring(ET.parse(svg).getroot(), encoding="unicode")
+    for out in two_guests:
+        assert str(out["name"]) in text and str(out["ip"]) in text
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    remote = lab.remote()
+    remote.check_output("sudo ip link set dev eth1 promisc off")
+    try:
+        r = lab.run("topology", "--json", timeout=300)
+        marked = [n["id"] for n in json.loads(r.stdout)["nodes"] if n["problems"]]
+        assert r.returncode == 1 and marked == ["nic:eth1"], r.stdout[-2000:]
+        plain = lab.run("topology", timeout=300).stdout
+        assert "eth1" in plain and "✗ not promiscuous" in plain
+    finally:
+        remote.check_output("sudo ip link set dev eth1 promisc on")
+
+
 @pytest.mark.usefixtures("two_guests")
 def test_check_names_the_cause_when_a_guest_is_gone(lab: Lab) -> None:
     lab.remote().check_output("sudo xl destroy auth3")  # behind xenlab's back
