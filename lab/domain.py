@@ -84,9 +84,37 @@ def _ended(row: list[str]) -> str | None:
     return None
 
 
-def lease(remote: Remote, mac: str) -> tuple[int, str] | None:
-    """(expiry, ip) of the lease dnsmasq holds for mac, if any."""
-    return _lease_in(remote.run(["cat", LEASES], sudo=True, check=False).out, mac)
+# Waits on the lab host, up to "$5" seconds, for a lease of mac ("$2") newer than expiry "$4",
+# looking every 0.2 s (and at the domain "$1" every second: one that ended stops the wait); then
+# prints the lease file's lines for mac and `xl list -v` of the domain. A round trip under TCG
+# costs ~0.4 s: polling from this side would add most of a second to every deploy.
+_WAIT_LEASE = ShellScript(r"""
+name=$1 mac=$2 leases=$3 after=$4 ticks=$(($5 * 5)) i=0
+while [ $i -lt $ticks ]; do
+  set -- $(grep -i " $mac " "$leases" 2>/dev/null)
+  [ -n "$1" ] && [ "$1" -gt "$after" ] 2>/dev/null && break
+  if [ $((i % 5)) -eq 4 ]; then
+    case $(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }') in *s* | *c* | *d* | '') break ;; esac
+  fi
+  sleep 0.2; i=$((i + 1))
+done
+grep -i " $mac " "$leases" 2>/dev/null
+echo @@xl; xl list -v "$name" 2>/dev/null
+exit 0
+""", name="xenlab-wait-lease")
+
+
+def wait_lease(remote: Remote, name: str, mac: str, after: int,
+               seconds: int) -> tuple[tuple[int, str] | None, Status]:
+    """The lease for mac newer than expiry `after`, once dnsmasq gives one (None after `seconds`,
+    or as soon as the domain has ended), and the domain's status."""
+    out = remote.run(_WAIT_LEASE(name, mac, LEASES, str(after), str(seconds)), sudo=True,
+                     timeout=seconds + 60).out
+    leases, _, listing = out.partition("@@xl\n")
+    found = _lease_in(leases, mac)
+    rows = [line.split() for line in listing.splitlines()[1:] if line.split()[:1] == [name]]
+    st = Status(True, int(rows[0][1]), _ended(rows[0])) if rows else Status(False)
+    return (found if found and found[0] > after else None), st
 
 
 def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:
@@ -141,17 +169,26 @@ def prepare(remote: Remote, name: str, static: bool, share: bool) -> LabFiles:
 
 
 _BEFORE_CREATE = ShellScript(r"""
-log=$1 leases=$2 mac=$3
+log=$1 leases=$2 mac=$3 xl=$4 text=$5
+if [ -n "$xl" ]; then printf '%s' "$text" > "$xl.new" && mv -f "$xl.new" "$xl" || exit 1; fi
 if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi
 [ -n "$mac" ] && grep -i " $mac " "$leases"
 exit 0
 """, name="xenlab-before-create")
+# An argument longer than this goes by SFTP instead (Linux refuses one over 128 KiB).
+_ARGUMENT_MAX = 64 * 1024
 
 
-def before_create(remote: Remote, name: str, mac: str | None) -> tuple[int, str] | None:
-    """Give this boot a fresh console log (the previous boot's kept as `.1`, so hints and
-    `console --log` show this boot only) and return the lease mac holds before the create."""
-    out = remote.run(_BEFORE_CREATE(console_log(name), LEASES, mac or ""), sudo=True).out
+def before_create(remote: Remote, name: str, mac: str | None, lab_xl: str,
+                  text: str) -> tuple[int, str] | None:
+    """Write the lab copy of the .xl file (text) to lab_xl, give this boot a fresh console log
+    (the previous boot's kept as `.1`, so hints and `console --log` show this boot only), and
+    return the lease mac holds before the create: one round trip."""
+    if len(text.encode()) > _ARGUMENT_MAX:
+        remote.write_text(lab_xl, text)
+        lab_xl = text = ""
+    out = remote.run(_BEFORE_CREATE(console_log(name), LEASES, mac or "", lab_xl, text), sudo=True,
+                     what="writing the lab copy").out
     return _lease_in(out, mac) if mac else None
 
 

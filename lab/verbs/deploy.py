@@ -322,10 +322,9 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     files = lab_share.lab_path(name, "").rstrip("/") if shared else directory
     lab_doc, cmdline = _lab_copy(p, files, mac, args, config)
     lab_xl = f"{directory}/{name}.xl"
-    remote.write_text(lab_xl, lab_doc.text)
     # A lease left from an earlier run of this domain must not pass for the new guest's: only one
     # (re)issued after the create counts (dnsmasq's first field is the expiry time).
-    before = domain.before_create(remote, name, mac if ip is None else None)
+    before = domain.before_create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
     with ui.step("create", p.phases, "create"):
         r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
                        idempotent=False)
@@ -405,9 +404,10 @@ def _removed_on_failure(remote: Remote, name: str, state_dir: Path) -> Iterator[
         raise
 
 
-def _ended(remote: Remote, launched: Launched) -> None:
-    """Stop waiting at once for a guest that is no longer running."""
-    st = domain.status(remote, launched.name)
+def _ended(remote: Remote, launched: Launched, st: domain.Status | None = None) -> None:
+    """Stop waiting at once for a guest that is no longer running (st: its status, when the
+    caller has just read it)."""
+    st = st or domain.status(remote, launched.name)
     if not st.running:
         took = time.monotonic() - launched.created_at
         how = st.ended or "vanished"
@@ -461,12 +461,12 @@ def _wait_for_lease(remote: Remote, launched: Launched, config: LabConfig, timeo
             ui.live_status(f"waiting for dnsmasq to lease {mac} (up to {timeout:.0f} s)"):
         deadline = time.monotonic() + timeout
         while True:
-            lease = domain.lease(remote, mac)
-            if lease is not None and (before is None or lease[0] > before[0]):
+            left = max(1, min(10, int(deadline - time.monotonic())))
+            lease, st = domain.wait_lease(remote, name, mac, before[0] if before else -1, left)
+            if lease is not None:
                 return lease[1]
-            _ended(remote, launched)
+            _ended(remote, launched, st)
             if time.monotonic() > deadline:
                 die(f"{name} got no DHCP lease within {timeout:.0f} s",
                     hint=domain.diagnose(remote, name, mac, config)
                     + "; a unikernel with a static address needs `--static`")
-            time.sleep(1)
