@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import domain
+from lab import domain, providers
 from lab.config import LabConfig
 from lab.remote import Remote, ShellScript
 from lab.state import DomainRecord, LabState
@@ -217,8 +217,6 @@ def read(config: LabConfig, state_dir: Path) -> Topology:
     if state.provider == "qemu" and meta.exists():
         tap = str(json.loads(meta.read_text()).get("tap", ""))
         user = read_user_side(tap, config.host_netns) if tap else None
-    from lab import providers
-
     facts = providers.get(state.provider or "qemu", config, state_dir).facts()
     with Remote.open(state_dir) as remote:
         out = read_lab(remote)
