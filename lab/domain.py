@@ -65,10 +65,12 @@ def status(remote: Remote, name: str) -> Status:
     """From `xl list -v NAME`: its Reason-Code column holds Xen's shutdown reason once the domain
     has shut down (kept by on_poweroff/on_crash/on_reboot = 'preserve'), '-' while it runs."""
     r = remote.run(["xl", "list", "-v", name], sudo=True, check=False)
-    rows = [line.split() for line in r.out.splitlines()[1:] if line.split()[:1] == [name]]
-    if r.rc != 0 or not rows:
-        return Status(False)
-    return Status(True, int(rows[0][1]), _ended(rows[0]))
+    return _status_in(r.out if r.rc == 0 else "", name)
+
+
+def _status_in(listing: str, name: str) -> Status:
+    rows = [line.split() for line in listing.splitlines()[1:] if line.split()[:1] == [name]]
+    return Status(True, int(rows[0][1]), _ended(rows[0])) if rows else Status(False)
 
 
 def _ended(row: list[str]) -> str | None:
@@ -112,9 +114,7 @@ def wait_lease(remote: Remote, name: str, mac: str, after: int,
                      timeout=seconds + 60).out
     leases, _, listing = out.partition("@@xl\n")
     found = _lease_in(leases, mac)
-    rows = [line.split() for line in listing.splitlines()[1:] if line.split()[:1] == [name]]
-    st = Status(True, int(rows[0][1]), _ended(rows[0])) if rows else Status(False)
-    return (found if found and found[0] > after else None), st
+    return (found if found and found[0] > after else None), _status_in(listing, name)
 
 
 def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:

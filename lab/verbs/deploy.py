@@ -47,11 +47,12 @@ except OSError as e:
     print("down", e)
     sys.exit(1)
 """
+# Block images deploy builds, under the state directory: they outlive a lab, as logs do.
+IMAGES = "images"
+
 # The lab copy keeps a domain that ended, so that xenlab can read how it ended (Xen's shutdown
 # reason) and its console; Solo5 turns a unikernel's exit into a poweroff and an abort into a
 # crash, and only `preserve` leaves that visible. `destroy NAME` (or --replace) removes it.
-# Block images deploy builds, under the state directory: they outlive a lab, as logs do.
-IMAGES = "images"
 _KEEP_ENDED = ("on_poweroff", "on_reboot", "on_crash")
 
 
