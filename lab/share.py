@@ -47,8 +47,9 @@ def id_file() -> str:
     return f"{MOUNT}/{_ID}"
 
 
-def lab_path(name: str, fname: str) -> str:
-    return f"{MOUNT}/domains/{name}/{fname}"
+def lab_directory(name: str) -> str:
+    """Where the lab host sees domain name's files in the share."""
+    return f"{MOUNT}/domains/{name}"
 
 
 def place(state_dir: Path, name: str, fname: str, source: Path, sha256: str) -> bool:

@@ -59,9 +59,6 @@ class Topology:
         self.nodes.append(node)
         return node
 
-    def node(self, node_id: str) -> Node | None:
-        return next((n for n in self.nodes if n.id == node_id), None)
-
     def problems(self) -> list[str]:
         return [f"{n.label}: {p}" for n in self.nodes for p in n.problems]
 

@@ -88,4 +88,4 @@ def test_dialect_from_the_binary(tmp_path: Path) -> None:
 def _prepared(text: str, args: list[str]) -> Prepared:
     doc = syntax.parse(text, "u.xl")
     return Prepared(Request(Path("u.xl")), doc, "u", {}, {}, args, None, "mirage4", False, None,
-                    Path(".xenlab"), False)
+                    Path(".xenlab"), "")

@@ -37,6 +37,6 @@ def test_a_copy_is_made_only_when_the_bytes_differ(tmp_path: Path) -> None:
     assert hashlib.sha256(target.read_bytes()).hexdigest() == sha256_file(kernel)
     assert target.stat().st_ino != inode  # a new file renamed into place: a running guest's stays whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["unikernel.xen"]  # no temporary left
-    assert share.lab_path("web", "unikernel.xen") == "/var/lib/xenlab/share/domains/web/unikernel.xen"
+    assert f"{share.lab_directory('web')}/unikernel.xen" == "/var/lib/xenlab/share/domains/web/unikernel.xen"
     share.forget(tmp_path, "web")
     assert not target.parent.exists()

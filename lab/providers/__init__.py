@@ -37,7 +37,11 @@ class VmStatus:
 class Provider(Protocol):
     name: str
     timings: dict[str, float]  # phases of the last up(), e.g. image build and boot
-    started_from: str  # what the lab's disk was made from, after up()
+
+    @property
+    def started_from(self) -> str:
+        """What the lab's disk was made from, after up()."""
+        ...
 
     def preflight(self) -> None: ...
 

@@ -91,7 +91,6 @@ class Qemu:
         self.key = state_dir / "id_ed25519"
         self.host_key = state_dir / "ssh_host_ed25519_key"
         self.pinned = state_dir / "provisioned.qcow2"  # the cache entry this lab started from
-        self.started_from = ""
 
     # -- facts ----------------------------------------------------------------------------------
     def facts(self) -> ProviderFacts:
@@ -116,6 +115,11 @@ class Qemu:
 
     def _update_meta(self, **values: object) -> None:
         self.meta.write_text(json.dumps({**self._meta(), **values}))
+
+    @property
+    def started_from(self) -> str:
+        # A lab made before the cache existed has no record of it: it came from the base image.
+        return str(self._meta().get("disk_from", "base image"))
 
     # -- checks ---------------------------------------------------------------------------------
     def preflight(self) -> None:
@@ -166,7 +170,6 @@ class Qemu:
     def _ensure_disk(self, recipe: str | None) -> None:
         base = qemu_image.ensure_base()
         if self.overlay.exists():
-            self.started_from = str(self._meta().get("disk_from", "base image"))
             return
         cached = qemu_cache.find(recipe) if recipe else None
         backing = qemu_cache.pin(cached, self.dir) if cached else base
@@ -177,8 +180,7 @@ class Qemu:
             tmp.rename(self.overlay)
         finally:
             tmp.unlink(missing_ok=True)
-        self.started_from = f"provisioned cache ({cached.name})" if cached else "base image"
-        self._update_meta(disk_from=self.started_from)
+        self._update_meta(disk_from=f"provisioned cache ({cached.name})" if cached else "base image")
 
     def _ensure_keys(self) -> None:
         for key in (self.key, self.host_key):

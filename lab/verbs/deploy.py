@@ -110,7 +110,7 @@ class Prepared:
     network: bool
     probe: Probe | None
     state_dir: Path
-    share: bool  # try the shared folder (the setting is on and this lab has one)
+    share_id: str  # this lab's shared folder's id, when deploy is to try it ("" not)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -221,9 +221,9 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
         bad_input(f"--static {req.static}: the file's boot arguments already give {static}",
                   hint="drop one of them")
     dialect = req.dialect or (bootargs.detect_dialect(kernel) if kernel else None) or "mirage4"
-    share = config.share and lab_share.local_id(state_dir) is not None
+    share_id = (lab_share.local_id(state_dir) or "") if config.share else ""
     return Prepared(req, doc, name, local, hashes, args, static, dialect, network, the_probe, state_dir,
-                    share, phases)
+                    share_id, phases)
 
 
 def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> None:
@@ -289,9 +289,9 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
                                       config.lab_ip)
         args += addr.args(p.dialect)
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
-    there = domain.prepare(remote, name, static=req.static is not None, share=p.share)
-    shared = p.share and there.share_id == lab_share.local_id(p.state_dir)
-    if p.share and not shared:
+    there = domain.prepare(remote, name, static=req.static is not None, share=bool(p.share_id))
+    shared = bool(p.share_id) and there.share_id == p.share_id
+    if p.share_id and not shared:
         ui.info("the lab host has not mounted this lab's shared folder: uploading over SSH")
     if req.ip is not None and mac is not None:
         # A fixed address is a dnsmasq reservation in its hosts directory.
@@ -320,7 +320,7 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
             ui.info(f"{fname}: sent {size} bytes in {took:.1f} s ({size / max(took, 1e-3) / 1e6:.1f} MB/s)"
                     if done else f"{fname}: unchanged, not sent")
 
-    files = lab_share.lab_path(name, "").rstrip("/") if shared else directory
+    files = lab_share.lab_directory(name) if shared else directory
     lab_doc, cmdline = _lab_copy(p, files, mac, args, config)
     lab_xl = f"{directory}/{name}.xl"
     # A lease left from an earlier run of this domain must not pass for the new guest's: only one
