@@ -72,16 +72,24 @@ def _state_dir(resolved: Any) -> Path:
 @_json_option
 @click.option("--provision", is_flag=True,
               help="Run Ansible even when the lab is converged (it is skipped otherwise).")
+@click.option("--trust-host-key", default="", metavar="SHA256:...",
+              help="Provider ssh: pin the existing host's SSH key on first contact if it has this "
+                   "fingerprint (the error of a first `up` shows it; verify it on the host).")
+@click.option("--allow-reboot", is_flag=True,
+              help="Provider ssh: the existing host may be rebooted into Xen (never without).")
 @click.option("--skip-tags", default="", hidden=True,
               help="Ansible tags to skip (comma-separated), for development.")
-def up_cmd(as_json: bool, provision: bool, skip_tags: str, **settings: Any) -> None:
-    """Build the lab VM and make it a Xen lab host; on a converged lab, only prove it still is."""
+def up_cmd(as_json: bool, provision: bool, trust_host_key: str, allow_reboot: bool, skip_tags: str,
+           **settings: Any) -> None:
+    """Build the lab VM, or take an existing host, and make it a Xen lab host; on a converged lab,
+    only prove it still is."""
     from lab import ui
     from lab.verbs.up import up
 
     resolved = _config(**settings)
     result = up(resolved.config, _state_dir(resolved),
-                skip_tags=tuple(t for t in skip_tags.split(",") if t), force=provision)
+                skip_tags=tuple(t for t in skip_tags.split(",") if t), force=provision,
+                allow_reboot=allow_reboot, trust_host_key=trust_host_key)
     if as_json:
         ui.emit_json(result.to_json())
 

@@ -19,7 +19,7 @@ from lab.errors import bad_input
 
 CONFIG_FILE = "xenlab.toml"
 ENV_PREFIX = "XENLAB_"
-PROVIDERS = ("auto", "virtualbox", "qemu")
+PROVIDERS = ("auto", "virtualbox", "qemu", "ssh")
 ACCELS = ("auto", "kvm", "tcg")
 
 
@@ -31,8 +31,19 @@ def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool 
 
 @dataclass(frozen=True)
 class LabConfig:
-    provider: str = _setting("auto", "where the lab VM runs (auto: VirtualBox if usable, else QEMU)",
+    provider: str = _setting("auto", "where the lab runs: a VM xenlab makes (virtualbox, qemu; auto: "
+                             "VirtualBox if usable, else QEMU) or an existing Debian 12 host (ssh)",
                              PROVIDERS, flag=True)
+    ssh_host: str = _setting("", "provider ssh: the existing host's name or address")
+    ssh_port: int = _setting(22, "provider ssh: its SSH port")
+    ssh_user: str = _setting("", "provider ssh: the user xenlab logs in as (needs sudo without a "
+                             "password)")
+    ssh_key: str = _setting("", "provider ssh: the private key that user logs in with")
+    uplink_interface: str = _setting("", "provider ssh: the host's NIC the lab bridge takes over, by "
+                                     "name (not the one you reach the host through)")
+    xen_cmdline_extra: str = _setting("", "extra Xen command-line arguments the lab host needs "
+                                      "(a serial console, a CPU quirk)")
+    dom0_cmdline_extra: str = _setting("", "extra dom0 kernel command-line arguments")
     subnet: str = _setting("192.168.77.0/24", "the host-only lab network")
     host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network")
     lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge")
@@ -184,3 +195,12 @@ def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
         fail("vm_cpus", "must be at least 1")
     if not 0 < config.guest_memory_min <= config.guest_memory_max:
         fail("guest_memory_max", "must be at least guest_memory_min")
+    if config.provider == "ssh":
+        for name in ("ssh_host", "ssh_user", "ssh_key", "uplink_interface"):
+            if not getattr(config, name):
+                bad_input(f"{sources['provider']}: provider ssh needs {name}",
+                          hint=f"set {name} in {CONFIG_FILE}: {FIELDS[name].metadata['help']}")
+        if not 0 < config.ssh_port < 65536:
+            fail("ssh_port", "not a TCP port")
+        if config.uplink_interface == config.bridge or "/" in config.uplink_interface:
+            fail("uplink_interface", f"not a NIC name other than the bridge {config.bridge}")

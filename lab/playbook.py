@@ -36,9 +36,14 @@ def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:
         "lab_forwarding_nat": config.nat,
         "xen_hypervisor_dom0_memory_mb": config.dom0_memory,
         "xen_hypervisor_vif_bridge": config.bridge,
-        "xen_hypervisor_cmdline_extra": facts.xen_cmdline_extra,
-        "xen_hypervisor_dom0_cmdline_extra": facts.dom0_cmdline_extra,
+        "xen_hypervisor_cmdline_extra": _join(facts.xen_cmdline_extra, config.xen_cmdline_extra),
+        "xen_hypervisor_dom0_cmdline_extra": _join(facts.dom0_cmdline_extra, config.dom0_cmdline_extra),
     }
+
+
+def _join(provider: str, user: str) -> str:
+    """What the provider needs on a command line, then what the user's host needs."""
+    return " ".join(part for part in (provider, user) if part)
 
 
 INVENTORY, VARS = "inventory.ini", "lab-vars.json"
@@ -79,13 +84,16 @@ class Outcome:
 
 
 def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFacts,
-              skip_tags: tuple[str, ...] = (), check: bool = False) -> Outcome:
+              skip_tags: tuple[str, ...] = (), check: bool = False,
+              allow_reboot: bool = True) -> Outcome:
+    """allow_reboot: whether the run may reboot the host into Xen (always for a VM xenlab made)."""
     inventory = write_inventory(state, ssh)
     vars_file = state / VARS
     vars_file.write_text(json.dumps(lab_vars(config, facts), indent=2) + "\n")
     cmd: list[str | os.PathLike[str]] = [
         Path(sys.executable).with_name("ansible-playbook") if _venv_ansible() else "ansible-playbook",
-        "-i", inventory, "-e", f"@{vars_file}", resources.playbook(),
+        "-i", inventory, "-e", f"@{vars_file}",
+        "-e", json.dumps({"xen_hypervisor_reboot_allowed": allow_reboot}), resources.playbook(),
     ]
     if skip_tags:
         cmd += ["--skip-tags", ",".join(skip_tags)]

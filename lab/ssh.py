@@ -2,8 +2,10 @@
 and paramiko (uploads) all read, and a known_hosts file holding the pinned host key.
 
 The host key is pinned once: taken from the provider when it knows it (the QEMU provider generates
-the key itself), else on first contact (trust on first use, printed with its fingerprint). After
-that every connection, from every tool, refuses a different key.
+the key itself); on first contact with a VM xenlab just made (Vagrant), trusted on first use and
+printed with its fingerprint; on first contact with an existing host (someone's server), only when
+the user has vouched for that fingerprint. After that every connection, from every tool, refuses a
+different key.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class SshTarget:
     user: str
     identity: Path
     host_key: str | None = None  # "ssh-ed25519 AAAA..." when the provider knows it
+    # An existing host, not a VM xenlab just made: its key is pinned on first contact only when
+    # it matches the fingerprint the user vouched for (`xenlab up --trust-host-key`).
+    vouched: bool = False
 
     @classmethod
     def from_ssh_config(cls, text: str) -> SshTarget:
@@ -100,8 +105,14 @@ def fetch_host_key(host: str, port: int, timeout: float = 10.0) -> str:
         transport.close()
 
 
-def write_files(target: SshTarget, files: SshFiles) -> None:
-    """Write the ssh-config, and pin the host key unless one is pinned already."""
+# Where Debian's sshd keeps each kind of host key, for the hint that tells the user how to
+# verify a fingerprint on the host itself.
+_HOST_KEY_FILES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa"}
+
+
+def write_files(target: SshTarget, files: SshFiles, trust: str = "") -> None:
+    """Write the ssh-config, and pin the host key unless one is pinned already.
+    trust: the fingerprint (SHA256:...) the user vouched for; needed for a vouched target."""
     files.config.parent.mkdir(parents=True, exist_ok=True)
     pinned = read_pinned(files, target)
     if pinned is None:
@@ -110,6 +121,9 @@ def write_files(target: SshTarget, files: SshFiles) -> None:
         if key is None:
             key = fetch_host_key(target.host, target.port)
             how = "on first contact"
+        if target.vouched:
+            _vouched_for(target, key, trust)
+            how = "as you vouched for it"
         files.known_hosts.write_text(f"{target.known_hosts_name} {key}\n")
         files.known_hosts.chmod(0o600)
         ui.info(f"pinned the lab host's key {how}: {fingerprint(key)}")
@@ -134,6 +148,21 @@ def write_files(target: SshTarget, files: SshFiles) -> None:
     ])
     files.config.write_text(config)
     files.config.chmod(0o600)
+
+
+def _vouched_for(target: SshTarget, key: str, trust: str) -> None:
+    """Stop unless the key the host presented has the fingerprint the user vouched for."""
+    seen = fingerprint(key)
+    if trust.strip() == seen:
+        return
+    kind = _HOST_KEY_FILES.get(key.split()[0], "ed25519")
+    verify = f"on the host: ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub"
+    where = f"{target.host}:{target.port}"
+    if trust:
+        die(f"{where} presented host key {seen}, not {trust.strip()} as you vouched: nothing pinned",
+            hint=f"someone may be in the way; compare {verify}")
+    die(f"{where} is not a host xenlab knows; its {key.split()[0]} host key is {seen}",
+        hint=f"check that fingerprint {verify}, then `xenlab up --trust-host-key {seen}`")
 
 
 def read_pinned(files: SshFiles, target: SshTarget) -> str | None:

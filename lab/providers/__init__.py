@@ -1,5 +1,6 @@
-"""Where the lab VM runs. A provider starts, stops and removes the VM and says how to SSH in;
-everything after SSH (provisioning, deploys, checks) is the same for every provider."""
+"""Where the lab host is. A provider starts, stops and removes the lab VM (or, for an existing host,
+only reaches it) and says how to SSH in; everything after SSH (provisioning, deploys, checks) is
+the same for every provider."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from lab.ssh import SshTarget
 if TYPE_CHECKING:
     from lab.remote import Remote
 
-STATES = ("running", "stopped", "absent", "crashed")
+STATES = ("running", "stopped", "absent", "crashed", "unreachable")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class VmStatus:
 
 class Provider(Protocol):
     name: str
+    existing: bool  # a host xenlab did not make: checked before it is changed, never powered off
     timings: dict[str, float]  # phases of the last up(), e.g. image build and boot
 
     @property
@@ -80,6 +82,10 @@ def choose(config: LabConfig, recorded: str = "") -> str:
 
 
 def get(name: str, config: LabConfig, state_dir: Path) -> Provider:
+    if name == "ssh":
+        from lab.providers.existing import ExistingHost
+
+        return ExistingHost(config, state_dir)
     if name == "virtualbox":
         from lab.providers.virtualbox import VirtualBox
 

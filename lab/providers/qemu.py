@@ -78,6 +78,7 @@ def _public_key(path: Path) -> str:
 
 class Qemu:
     name = "qemu"
+    existing = False
 
     def __init__(self, config: LabConfig, state_dir: Path) -> None:
         self.config, self.dir = config, state_dir

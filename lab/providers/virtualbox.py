@@ -22,6 +22,7 @@ _STATES = {"running": "running", "poweroff": "stopped", "saved": "stopped", "abo
 
 class VirtualBox:
     name = "virtualbox"
+    existing = False
 
     def __init__(self, config: LabConfig, state_dir: Path) -> None:
         self.config, self.state_dir = config, state_dir

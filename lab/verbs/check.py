@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import run
+from lab import providers, run
 from lab.checks import facts
 from lab.config import LabConfig
 from lab.errors import no_lab
@@ -25,6 +25,8 @@ def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, ver
     settings = {
         "bridge": config.bridge, "fact_values": facts.values(config), "netns": config.host_netns,
         "domains": {name: asdict(record) for name, record in state.domains.items()},
+        # An existing host has no host-only network to this machine: guests are reached from it.
+        "user_side": not providers.get(state.provider or "qemu", config, state_dir).existing,
     }
     cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
            f"--ssh-config={ssh.config}", "--sudo", "-p", "no:cacheprovider", "--rootdir",

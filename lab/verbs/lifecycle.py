@@ -23,14 +23,18 @@ def _provider(config: LabConfig, state_dir: Path) -> providers.Provider:
 
 
 def halt(config: LabConfig, state_dir: Path) -> None:
-    with ui.step("Stopping the lab VM"):
-        _provider(config, state_dir).halt()
+    provider = _provider(config, state_dir)
+    with ui.step("Leaving the existing host running" if provider.existing else "Stopping the lab VM"):
+        provider.halt()
 
 
 def destroy(config: LabConfig, state_dir: Path) -> None:
-    with ui.step("Destroying the lab VM"):
-        _provider(config, state_dir).destroy()
+    provider = _provider(config, state_dir)
+    with ui.step("Removing this lab's domains from the existing host" if provider.existing
+                 else "Destroying the lab VM"):
+        provider.destroy()
     # A new VM has a new host key and a new disk: nothing recorded about this one stays true.
+    # An existing host's key is forgotten too: the next `up` has it vouched for again.
     # Each module that keeps files about the VM names them; logs and built images stay.
     for path in (*state.owned(state_dir), *SshFiles.owned(state_dir), *playbook.owned(state_dir),
                  *lab_share.owned(state_dir)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import converged, providers, resources, ui
+from lab import admission, converged, providers, resources, ui
 from lab.config import LabConfig
 from lab.playbook import Outcome, lab_vars, provision
 from lab.remote import Remote
@@ -30,8 +30,10 @@ class UpResult:
 
 
 def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
-       force: bool = False) -> UpResult:
-    """force: run Ansible even on a lab that is converged (the proof that it changes nothing)."""
+       force: bool = False, allow_reboot: bool = False, trust_host_key: str = "") -> UpResult:
+    """force: run Ansible even on a lab that is converged (the proof that it changes nothing).
+    allow_reboot: an existing host may be rebooted into Xen (a VM xenlab made always may).
+    trust_host_key: the fingerprint the user vouches for, to pin an existing host's key."""
     state = LabState.load(state_dir)
     name = providers.choose(config, state.provider)
     provider = providers.get(name, config, state_dir)
@@ -41,11 +43,12 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
         provider.preflight()
     facts = provider.facts()
     stamp = converged.fingerprint(lab_vars(config, facts), skip_tags)
-    with ui.step(f"Lab VM ({name})", phases, "vm"):
+    with ui.step(f"Lab {'host' if provider.existing else 'VM'} ({name})", phases, "vm"):
         # --provision means Ansible's own run on this lab, never a disk provisioned elsewhere.
         target = provider.up(None if force else stamp)
     ssh = SshFiles.in_dir(state_dir)
-    write_files(target, ssh)
+    write_files(target, ssh, trust_host_key)
+    may_reboot = allow_reboot or not provider.existing
     state.provider = name
     state.ssh = {"host": target.host, "port": target.port, "user": target.user,
                  "identity": str(target.identity)}
@@ -54,13 +57,16 @@ def up(config: LabConfig, state_dir: Path, skip_tags: tuple[str, ...] = (),
     outcome = Outcome()
     with ui.step("Provisioning (Ansible)", phases, "provision"):
         with Remote.open(state_dir) as remote:
+            if provider.existing:
+                admission.admit(remote, config, may_reboot, reboot="xen_reboot" not in skip_tags)
             drift = ["asked for (--provision)"] if force else converged.drift(
                 remote, config, stamp, xen="xen_reboot" not in skip_tags)
             if drift:
                 converged.forget(remote)
         if drift:
             ui.info(f"Ansible runs: {'; '.join(drift)}")
-            outcome = provision(state_dir, ssh, config, facts, skip_tags=skip_tags)
+            outcome = provision(state_dir, ssh, config, facts, skip_tags=skip_tags,
+                                allow_reboot=may_reboot)
             with Remote.open(state_dir) as remote:  # a fresh connection: the run may have rebooted
                 converged.record(remote, stamp)
                 if not was_provisioned:
