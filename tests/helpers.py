@@ -13,11 +13,11 @@ XENLAB = [sys.executable, "-m", "lab"]
 
 
 def xenlab(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-           input: str | None = None) -> subprocess.CompletedProcess[str]:
+           input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The installed CLI as a user runs it: a real process, real exit code, real streams."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run([*XENLAB, *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, input=input, timeout=120)
+                          capture_output=True, text=True, input=input, timeout=timeout)
 
 
 def run(*cmd: str, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:

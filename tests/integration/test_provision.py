@@ -19,16 +19,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from helpers import XENLAB
+from helpers import XENLAB, xenlab
 
 from lab.checks import host as hostchecks
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.playbook import Outcome, provision
 from lab.providers import ProviderFacts
+from lab.remote import Remote
 from lab.ssh import SshFiles, SshTarget, connect, write_files
+
+if TYPE_CHECKING:
+    from integration.labhost import LabHost
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,7 +47,7 @@ SKIP = ("xen_reboot",)
 
 @dataclass
 class Provisioned:
-    host: object  # LabHost
+    host: LabHost
     state: Path
     ssh: SshFiles
     target: SshTarget
@@ -157,7 +162,6 @@ def _cut_connection_after(remote: object, seconds: float) -> threading.Timer:
 
 
 def test_a_safe_command_runs_again_when_the_connection_dies_under_it(lab: Provisioned) -> None:
-    from lab.remote import Remote
 
     remote = Remote(lab.ssh, lab.target)
     try:
@@ -169,7 +173,6 @@ def test_a_safe_command_runs_again_when_the_connection_dies_under_it(lab: Provis
 
 
 def test_an_unsafe_command_is_not_repeated_when_the_connection_dies(lab: Provisioned, tmp_path: Path) -> None:
-    from lab.remote import Remote
 
     count = f"/tmp/xenlab-count-{tmp_path.name}"
     remote = Remote(lab.ssh, lab.target)
@@ -184,7 +187,7 @@ def test_an_unsafe_command_is_not_repeated_when_the_connection_dies(lab: Provisi
 
 
 def test_an_upload_cut_by_a_dying_connection_is_sent_again_whole(lab: Provisioned, tmp_path: Path) -> None:
-    from lab.remote import Remote, sha256_file
+    from lab.remote import sha256_file
 
     big = tmp_path / "big.img"
     big.write_bytes(os.urandom(4 << 20))
@@ -210,7 +213,7 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
                                                                        tmp_path: Path) -> None:
     """`xenlab deploy` over real SSH, Ctrl-C while the kernel is on its way, then the same deploy
     again. This host has no Xen, so the rerun ends at `xl create`: after the whole upload."""
-    from lab.remote import Remote, sha256_file
+    from lab.remote import sha256_file
     from lab.state import LabState
 
     work = tmp_path / "work"
@@ -293,7 +296,6 @@ def test_drift_is_named_and_the_playbook_repairs_it(lab: Provisioned, remote) ->
     from integration.labhost import UPLINK_MAC
     from lab import converged
     from lab.playbook import lab_vars
-    from lab.remote import Remote
 
     config, facts = LabConfig(), ProviderFacts(uplink_mac=UPLINK_MAC)
     stamp = converged.fingerprint(lab_vars(config, facts), SKIP)
@@ -326,3 +328,101 @@ def test_drift_is_named_and_the_playbook_repairs_it(lab: Provisioned, remote) ->
             lab_host.run(["ip", "link", "set", "dev", "eth1", "promisc", "on"], sudo=True)
             lab_host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], sudo=True)
         lab_host.close()
+
+
+# -- provider = "ssh": the same host, taken as an existing one by a second lab directory ---------
+@pytest.fixture(scope="module")
+def existing(lab: Provisioned, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lab directory whose lab host is this one, as an existing host: reached through the same
+    forwarder, the host-only NIC named (eth1), PV only (this machine's CPU has no VT-x to nest)."""
+    from integration.labhost import USER
+
+    d = tmp_path_factory.mktemp("existing")
+    (d / "xenlab.toml").write_text(
+        f'provider = "ssh"\nssh_host = "127.0.0.1"\nssh_port = {lab.host.port}\n'
+        f'ssh_user = "{USER}"\nssh_key = "{lab.host.key}"\nuplink_interface = "eth1"\n'
+        "pvh = false\n")
+    return d
+
+
+def _sentinel(lab: Provisioned, value: str | None = None) -> str:
+    """The converged record on the host: a refused `up` must not even clear it."""
+    from lab.converged import MARKER
+
+    with Remote(lab.ssh, lab.target) as host:
+        if value is not None:
+            host.run(["sh", "-c", 'mkdir -p "${1%/*}" && echo "$2" > "$1"', "-", MARKER, value],
+                     sudo=True)
+        return host.run(["cat", MARKER], sudo=True, check=False).out.strip()
+
+
+def test_existing_host_is_pinned_only_once_vouched_for(lab: Provisioned, existing: Path) -> None:
+    from lab.ssh import fingerprint
+
+    seen = fingerprint(lab.host.host_key)
+    r = xenlab("up", "--skip-tags", "xen_reboot", cwd=existing)
+    assert r.returncode == 1 and seen in r.stderr and f"--trust-host-key {seen}" in r.stderr, r.stderr
+    r = xenlab("up", "--skip-tags", "xen_reboot", "--trust-host-key", "SHA256:" + "x" * 43, cwd=existing)
+    assert r.returncode == 1 and "as you vouched: nothing pinned" in r.stderr, r.stderr
+    assert not (existing / ".xenlab" / "known_hosts").exists()
+
+
+@pytest.mark.parametrize("case", ["not-debian-12", "pvh-without-virtualisation", "reboot-not-allowed"])
+def test_existing_host_that_cannot_be_a_lab_host_is_left_untouched(lab: Provisioned, existing: Path,
+                                                                   case: str) -> None:
+    from lab.ssh import fingerprint
+
+    os_release = lab.host.root / "usr" / "lib" / "os-release"
+    original = os_release.read_text()
+    args = ["up", "--trust-host-key", fingerprint(lab.host.host_key)]
+    env = {}
+    if case == "not-debian-12":
+        os_release.write_text(original.replace('VERSION_ID="12"', 'VERSION_ID="11"'))
+        args += ["--skip-tags", "xen_reboot"]
+        expected = "it runs debian 11, not Debian 12"
+    elif case == "pvh-without-virtualisation":
+        env = {"XENLAB_PVH": "yes"}
+        args += ["--skip-tags", "xen_reboot"]
+        expected = "no CPU virtualisation (VT-x/AMD-V) for PVH guests"
+    else:
+        expected = "it is not running Xen"
+    _sentinel(lab, "sentinel")
+    try:
+        r = xenlab(*args, cwd=existing, env=env)
+    finally:
+        os_release.write_text(original)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cannot become a lab host (nothing on it was changed)" in r.stderr and expected in r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.startswith("error:")]) == 1
+    assert _sentinel(lab) == "sentinel", "a refused `up` touched the host"
+
+
+def test_existing_host_up_converges_it_and_destroy_leaves_it_running(lab: Provisioned,
+                                                                     existing: Path) -> None:
+    from lab.ssh import fingerprint
+
+    seen = fingerprint(lab.host.host_key)
+    r = xenlab("up", "--json", "--skip-tags", "xen_reboot", "--trust-host-key", seen, cwd=existing,
+               timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = json.loads(r.stdout)
+    assert first["provider"] == "ssh" and first["disk"].startswith("existing host xenlab@127.0.0.1")
+    # Another lab directory's settings (the NIC by name, not by MAC): Ansible runs, and the host,
+    # already what the playbook makes, needs nothing.
+    assert first["ansible"]["ran"] is True and first["ansible"]["changed"] == 0, first
+    assert (existing / ".xenlab" / "known_hosts").read_text().split()[1:] == lab.host.host_key.split()
+    second = json.loads(xenlab("up", "--json", "--skip-tags", "xen_reboot", cwd=existing,
+                               timeout=600).stdout)
+    assert second["ansible"]["ran"] is False, second
+    status = json.loads(xenlab("status", "--json", cwd=existing).stdout)
+    assert status["state"] == "running" and status["provider"] == "ssh", status
+
+    assert xenlab("halt", cwd=existing).returncode == 0
+    r = xenlab("destroy", cwd=existing)
+    assert r.returncode == 0 and "keeps running" in r.stderr, r.stderr
+    with socket.create_connection(("127.0.0.1", lab.host.port), timeout=10) as s:
+        assert s.recv(4).startswith(b"SSH-"), "the existing host went down"
+    with Remote(lab.ssh, lab.target) as host:
+        assert host.run(["test", "-d", "/etc/xenlab"]).rc == 0  # its provisioning stays
+    assert not (existing / ".xenlab" / "known_hosts").exists()  # the next `up` vouches again
+

@@ -595,6 +595,59 @@ def test_the_example_guest_boots_as_pvh_too(lab: Lab, guest: Path) -> None:
 
 
 @pytest.mark.usefixtures("up")
+@pytest.fixture(scope="module")
+def existing(lab: Lab, up: Out, tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    """A second lab directory that takes the QEMU lab as an existing host (provider = "ssh"), as a
+    team takes a server: its address, user and key, the host-only NIC by name, and the Xen command
+    line this host needs (the QEMU provider's serial console and hap=0)."""
+    from lab.config import load
+    from lab.providers.qemu import Qemu
+
+    state = json.loads((lab.state / "state.json").read_text())["ssh"]
+    facts = Qemu(load(cwd=lab.dir).config, lab.state).facts()
+    nic = lab.remote().check_output(
+        "ip -o link show master br0 | awk -F': ' '$2 !~ /^vif/ { print $2; exit }'").split("@")[0]
+    d = tmp_path_factory.mktemp("existing")
+    (d / "xenlab.toml").write_text(
+        f'provider = "ssh"\nssh_host = "{state["host"]}"\nssh_port = {state["port"]}\n'
+        f'ssh_user = "{state["user"]}"\nssh_key = "{state["identity"]}"\nuplink_interface = "{nic}"\n'
+        f'xen_cmdline_extra = "{facts.xen_cmdline_extra}"\n'
+        f'dom0_cmdline_extra = "{facts.dom0_cmdline_extra}"\n')
+    return Lab(d, lab.netns)
+
+
+def test_the_lab_as_an_existing_host(lab: Lab, existing: Lab, guest: Path) -> None:
+    """provider = "ssh" on real Xen: `up` pins the vouched-for key and converges the host without
+    a reboot; deploy (over SSH: no share to this directory), list, check, destroy NAME; `destroy`
+    removes this directory's guests only and the host keeps running, its other guests too."""
+    from lab.ssh import fingerprint
+
+    boot_id = lab.remote().check_output("cat /proc/sys/kernel/random/boot_id")
+    others = set(domains(lab)) - {"Domain-0"}
+    r = existing.run("up")
+    assert r.returncode == 1 and "--trust-host-key SHA256:" in r.stderr, r.stderr
+    result = existing.up("existing_host_up", "--trust-host-key", fingerprint(f"ssh-ed25519 {lab.host_key}"))
+    assert result["provider"] == "ssh" and result["ansible"]["changed"] == 0, result  # type: ignore[index]
+    assert lab.remote().check_output("cat /proc/sys/kernel/random/boot_id") == boot_id, "rebooted"
+
+    out = deploy(existing, named_copy(guest, "exist1"), "--probe", "http://:8088/")
+    assert out["via"] == "ssh" and int(out["sent_bytes"]) > 0, out  # type: ignore[call-overload]
+    assert http(lab, str(out["ip"]), "user=john&password=password1") == (200, "hello john!")
+    listed = json.loads(existing.run("list", "--json").stdout)
+    assert [(d["name"], d["ip"]) for d in listed if d["name"] == "exist1"] == [("exist1", out["ip"])]
+    r = existing.run("check", timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert existing.run("destroy", "exist1").returncode == 0
+    assert "exist1" not in domains(lab)
+
+    deploy(existing, named_copy(guest, "exist2"))
+    r = existing.run("destroy")
+    assert r.returncode == 0 and "keeps running" in r.stderr, r.stderr
+    assert set(domains(lab)) - {"Domain-0"} == others, "destroy took more, or less, than its own"
+    assert lab.remote().check_output("cat /proc/sys/kernel/random/boot_id") == boot_id
+    assert json.loads(lab.run("status", "--json").stdout)["state"] == "running"
+
+
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
     """Whatever the tests before left: each guest destroyed by name frees what it held."""
     names = [d["name"] for d in json.loads(lab.run("list", "--json").stdout)]
