@@ -67,84 +67,131 @@ def _state_dir(resolved: Any) -> Path:
     return Path(resolved.config.state_dir).resolve()
 
 
+def _host_option(f: Any) -> Any:
+    return click.option("--host", metavar="NAME",
+                        help="Of several existing hosts, only NAME (default: all of them).")(f)
+
+
+def _hosts(resolved: Any, host: str | None) -> Any:
+    """The lab hosts a verb acts on: the directory's one lab, or those of several (--host)."""
+    from lab import hosts
+
+    return hosts.chosen(resolved, _state_dir(resolved), host)
+
+
+def _one_host(resolved: Any, host: str | None, verb: str) -> Any:
+    from lab import hosts
+
+    return hosts.one(resolved, _state_dir(resolved), host, verb)
+
+
+def _per_host(resolved: Any, results: dict[str, Any]) -> Any:
+    """One host's result as it is; several as {"hosts": {name: result}}."""
+    return {"hosts": results} if resolved.hosts else next(iter(results.values()))
+
+
 @cli.command("up")
 @_lab_flags
 @_json_option
 @click.option("--provision", is_flag=True,
               help="Run Ansible even when the lab is converged (it is skipped otherwise).")
-@click.option("--trust-host-key", default="", metavar="SHA256:...",
-              help="Provider ssh: pin the existing host's SSH key on first contact if it has this "
-                   "fingerprint (the error of a first `up` shows it; verify it on the host).")
+@click.option("--trust-host-key", multiple=True, metavar="SHA256:...",
+              help="Provider ssh: pin an existing host's SSH key on first contact if it has this "
+                   "fingerprint (the error of a first `up` shows it; verify it on the host). "
+                   "Repeat it for several hosts.")
 @click.option("--allow-reboot", is_flag=True,
               help="Provider ssh: the existing host may be rebooted into Xen (never without).")
 @click.option("--skip-tags", default="", hidden=True,
               help="Ansible tags to skip (comma-separated), for development.")
-def up_cmd(as_json: bool, provision: bool, trust_host_key: str, allow_reboot: bool, skip_tags: str,
-           **settings: Any) -> None:
-    """Build the lab VM, or take an existing host, and make it a Xen lab host; on a converged lab,
+@_host_option
+def up_cmd(as_json: bool, provision: bool, trust_host_key: tuple[str, ...], allow_reboot: bool,
+           skip_tags: str, host: str | None, **settings: Any) -> None:
+    """Build the lab VM, or take existing hosts, and make them Xen lab hosts; on a converged lab,
     only prove it still is."""
     from lab import ui
-    from lab.verbs.up import up
+    from lab.verbs.up import Options, up, up_hosts
 
     resolved = _config(**settings)
-    result = up(resolved.config, _state_dir(resolved),
-                skip_tags=tuple(t for t in skip_tags.split(",") if t), force=provision,
-                allow_reboot=allow_reboot, trust_host_key=trust_host_key)
+    options = Options(tuple(t for t in skip_tags.split(",") if t), provision, allow_reboot,
+                      trust_host_key)
+    if not resolved.hosts:
+        _one_host(resolved, host, "up")  # --host on a directory with one lab is an error
+        result = up(resolved.config, _state_dir(resolved), options)
+        if as_json:
+            ui.emit_json(result.to_json())
+        return
+    chosen = _hosts(resolved, host)
+    many = up_hosts(chosen, _state_dir(resolved), options)
     if as_json:
-        ui.emit_json(result.to_json())
+        ui.emit_json(many.to_json())
+    if many.failed:
+        raise LabError(f"{len(many.failed)} of {len(chosen)} hosts not ready: "
+                       + "; ".join(f"{name}: {why}" for name, why in many.failed.items()),
+                       hint=f"{', '.join(many.ready) or 'no host'} ready; after fixing the rest, "
+                            "`xenlab up` again (a ready host is found converged and left alone)")
 
 
 @cli.command("status")
 @_lab_flags
 @_json_option
-def status_cmd(as_json: bool, **settings: Any) -> None:
-    """Say whether the lab VM is running, stopped, crashed or absent."""
+@_host_option
+def status_cmd(as_json: bool, host: str | None, **settings: Any) -> None:
+    """Say whether the lab host is running, stopped, crashed, unreachable or absent."""
     from lab import ui
     from lab.verbs.lifecycle import status
 
     resolved = _config(**settings)
-    data = status(resolved.config, _state_dir(resolved))
+    data = _per_host(resolved, {h.name: status(h.config, h.state_dir) for h in _hosts(resolved, host)})
     if as_json:
         ui.emit_json(data)
         return
-    for key, value in data.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        if value is not None:
-            click.echo(f"{key}: {value}")
+    for name, one in (data["hosts"] if resolved.hosts else {"": data}).items():
+        if name:
+            click.echo(f"[{name}]")
+        for key, value in one.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            if value is not None:
+                click.echo(f"{key}: {value}")
 
 
 @cli.command("halt")
 @_lab_flags
-def halt_cmd(**settings: Any) -> None:
-    """Power the lab VM off (ACPI first, then a hard stop after a timeout)."""
+@_host_option
+def halt_cmd(host: str | None, **settings: Any) -> None:
+    """Power the lab VM off (ACPI first, then a hard stop after a timeout); never an existing host."""
     from lab.verbs.lifecycle import halt
 
-    resolved = _config(**settings)
-    halt(resolved.config, _state_dir(resolved))
+    for h in _hosts(_config(**settings), host):
+        halt(h.config, h.state_dir)
 
 
 @cli.command("destroy")
 @click.argument("name", required=False)
 @_lab_flags
-def destroy_cmd(name: str | None, **settings: Any) -> None:
-    """Destroy the domain NAME on the lab; without NAME, remove the lab VM and its disk."""
+@_host_option
+def destroy_cmd(name: str | None, host: str | None, **settings: Any) -> None:
+    """Destroy the domain NAME on the lab; without NAME, remove the lab VM and its disk (from an
+    existing host: only the domains deployed from here, and their files)."""
     resolved = _config(**settings)
     if name:
         from lab.domain import destroy as destroy_domain
+        from lab.placement import holder
 
-        destroy_domain(_state_dir(resolved), name)
+        h = holder(_hosts(resolved, host), name)
+        destroy_domain(h.state_dir, name)
         return
     from lab.verbs.lifecycle import destroy
 
-    destroy(resolved.config, _state_dir(resolved))
+    for h in _hosts(resolved, host):
+        destroy(h.config, h.state_dir)
 
 
 def _guest_options(f: Any) -> Any:
     """What deploy and run share: how the file becomes a guest on the lab."""
     from lab.bootargs import DIALECTS
 
-    options = [
+    options: list[Any] = [
         click.option("--image", "images", multiple=True, metavar="IMG=DIR",
                      help="Build block image IMG from DIR (fat:/tar: prefix or from the name)."),
         click.option("--strict", is_flag=True,
@@ -163,6 +210,8 @@ def _guest_options(f: Any) -> Any:
         click.option("--sha256", metavar="HEX",
                      help="Refuse a kernel whose sha256 differs (a binary unikernel's identity)."),
         _json_option,
+        click.option("--host", metavar="NAME", help="Of several existing hosts, NAME (default: the "
+                     "one with the most free memory that has the lab bridge)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -183,18 +232,20 @@ def _request(file: Path, **kw: Any) -> Any:
               help="Seconds to wait for the address (and again for the probe).")
 @click.option("--ip", help="A fixed DHCP address for the guest (a dnsmasq reservation for its MAC).")
 @click.option("--timings", is_flag=True, help="Print each phase's duration.")
-def deploy_cmd(file: Path, as_json: bool, timings: bool, **kw: Any) -> None:
+def deploy_cmd(file: Path, as_json: bool, timings: bool, host: str | None, **kw: Any) -> None:
     """Put the unikernel FILE.xl (or MirageOS's FILE.xl.in) describes on the lab and print where
     it answers."""
     from lab import ui
+    from lab.placement import place
     from lab.verbs.deploy import deploy
 
     resolved = _config()
-    result = deploy(_request(file, **kw), resolved.config, _state_dir(resolved))
+    h = place(_hosts(resolved, host), file)
+    result = deploy(_request(file, **kw), h.config, h.state_dir)
     if as_json:
-        ui.emit_json(result.to_json())
+        ui.emit_json({**result.to_json(), **({"host": h.name} if h.name else {})})
     else:
-        click.echo(f"{result.name} {result.mac or '-'} {result.ip or '-'}")
+        click.echo(f"{result.name} {result.mac or '-'} {result.ip or '-'}" + (f" {h.name}" if h.name else ""))
         if timings:
             for phase, seconds in result.phases.items():
                 click.echo(f"  {phase:<8} {seconds:6.2f} s", err=True)
@@ -206,14 +257,15 @@ def deploy_cmd(file: Path, as_json: bool, timings: bool, **kw: Any) -> None:
 @click.option("--timeout", default=300.0, show_default=True,
               help="Seconds the guest may run before it is stopped (exit 124).")
 @click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
-def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, **kw: Any) -> None:
+def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, host: str | None, **kw: Any) -> None:
     """Run FILE.xl's unikernel as a test: its console on stdout until it ends, then removed.
     Exit 0 for a poweroff (a clean exit), 1 for a crash or reboot, 124 at the timeout."""
     from lab import ui
+    from lab.placement import place
     from lab.verbs.run import run, write_junit
 
-    resolved = _config()
-    outcome = run(_request(file, **kw), resolved.config, _state_dir(resolved), echo=not as_json)
+    h = place(_hosts(_config(), host), file)
+    outcome = run(_request(file, **kw), h.config, h.state_dir, echo=not as_json)
     if junit_xml:
         write_junit(outcome, junit_xml)
     if as_json:
@@ -228,18 +280,28 @@ def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, **kw: Any) -> Non
 
 @cli.command("list")
 @_json_option
-def list_cmd(as_json: bool) -> None:
-    """The domains on the lab, with MAC, address and uptime (the lab host is the truth)."""
+@_host_option
+def list_cmd(as_json: bool, host: str | None) -> None:
+    """The domains on the lab, with MAC, address and uptime (the lab host is the truth); of
+    several hosts, every host's, each row naming its host (a host that is down is reported)."""
     from lab import ui
     from lab.domain import listing
 
-    rows = listing(_state_dir(_config()))
+    rows = []
+    for h in _hosts(_config(), host):
+        try:
+            rows += [{**({"host": h.name} if h.name else {}), **row} for row in listing(h.state_dir)]
+        except LabError as exc:
+            if not h.name:
+                raise
+            ui.warn(f"{h.name}: {exc.message}")
     if as_json:
         ui.emit_json(rows)
         return
     for r in rows:
         up = f"up {r['uptime_s']:.0f} s" if r["uptime_s"] is not None else ""
-        click.echo(f"{r['name']:<20} {r['state']:<8} {r['memory']:>5} MiB  {r['mac'] or '-':<17}  "
+        where = f"{r['host']:<12} " if "host" in r else ""
+        click.echo(f"{where}{r['name']:<20} {r['state']:<8} {r['memory']:>5} MiB  {r['mac'] or '-':<17}  "
                    f"{r['ip'] or '-':<15} {r['address']:<6} {up}")
 
 
@@ -248,7 +310,9 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--png", type=click.Path(path_type=Path), help="Also draw it into FILE as PNG (Graphviz).")
 @_json_option
 @_lab_flags
-def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, **settings: Any) -> None:
+@_host_option
+def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, host: str | None,
+                 **settings: Any) -> None:
     """The live lab's network: your side, the lab NIC, the bridge, each guest's vif and address,
     dnsmasq, forwarding; problems marked where they are. Exit 1 when there is one."""
     from lab import ui
@@ -256,50 +320,66 @@ def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, **settings: 
     from lab.verbs.topology import read
 
     resolved = _config(**settings)
-    topo = read(resolved.config, _state_dir(resolved))
+    if (svg or png) and resolved.hosts:
+        _one_host(resolved, host, "a drawing")  # one picture per host
+    topos = {h.name: read(h.config, h.state_dir) for h in _hosts(resolved, host)}
     for path, fmt in ((svg, "svg"), (png, "png")):
         if path is not None:
-            write_image(topo, path, fmt)
+            write_image(next(iter(topos.values())), path, fmt)
             ui.info(f"drawn into {path}")
     if as_json:
-        ui.emit_json(topo.to_json())
+        ui.emit_json(_per_host(resolved, {name: t.to_json() for name, t in topos.items()}))
     else:
-        ui.print_out(tree(topo))
-        click.echo(topo.summary())
-    if topo.problems():
+        for name, topo in topos.items():
+            if name:
+                click.echo(f"[{name}]")
+            ui.print_out(tree(topo))
+            click.echo(topo.summary())
+    if any(t.problems() for t in topos.values()):
         sys.exit(1)
 
 
 @cli.command("check")
-@click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
-def check_cmd(junit_xml: Path | None) -> None:
+@click.option("--junit-xml", type=click.Path(path_type=Path),
+              help="Write a JUnit report (for CI); of several hosts, one per host (FILE-NAME.xml).")
+@_host_option
+def check_cmd(junit_xml: Path | None, host: str | None) -> None:
     """testinfra checks of the lab host and of every deployed guest's reachability."""
     from lab import ui
     from lab.verbs.check import check
 
-    resolved = _config()
-    code = check(resolved.config, _state_dir(resolved), junit_xml, ui.settings.verbose)
-    if code != 0:
+    failed = []
+    for h in _hosts(_config(), host):
+        if h.name:
+            click.echo(f"[{h.name}]")
+        report = junit_xml.with_name(f"{junit_xml.stem}-{h.name}{junit_xml.suffix}") \
+            if junit_xml and h.name else junit_xml
+        if check(h.config, h.state_dir, report, ui.settings.verbose) != 0:
+            failed.append(h.label)
+    if failed:
         sys.exit(1)
 
 
 @cli.command("console")
 @click.argument("name")
 @click.option("--log", is_flag=True, help="Print the captured console instead of attaching.")
-def console_cmd(name: str, log: bool) -> None:
+@_host_option
+def console_cmd(name: str, log: bool, host: str | None) -> None:
     """Attach to domain NAME's console (Ctrl-] leaves), or print its captured log."""
+    from lab.placement import holder
     from lab.verbs.attach import console
 
-    console(_state_dir(_config()), name, log)
+    console(holder(_hosts(_config(), host), name).state_dir, name, log)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def ssh_cmd(command: tuple[str, ...]) -> None:
+@_host_option
+def ssh_cmd(command: tuple[str, ...], host: str | None) -> None:
     """SSH into the lab host (with the pinned host key), or run COMMAND there."""
     from lab.verbs.attach import ssh
 
-    ssh(_state_dir(_config()), command)
+    ssh(_one_host(_config(), host, "ssh").state_dir, command)
 
 
 @cli.command("config")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,14 @@ PROVIDERS = ("auto", "virtualbox", "qemu", "ssh")
 ACCELS = ("auto", "kvm", "tcg")
 
 
-def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool = False) -> Any:
-    """One setting: its default, its help, its allowed values, and whether the lab verbs take
-    it as a flag (--name); the CLI, `xenlab config` and validation all read it from here."""
-    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool = False,
+             per_host: bool = False) -> Any:
+    """One setting: its default, its help, its allowed values, whether the lab verbs take it as a
+    flag (--name), and whether one host of several may set it for itself (a `[hosts.NAME]`
+    table, an inventory host variable); the CLI, `xenlab config`, the host tables, the inventory
+    and validation all read it from here."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag,
+                                            "per_host": per_host})
 
 
 @dataclass(frozen=True)
@@ -34,31 +39,33 @@ class LabConfig:
     provider: str = _setting("auto", "where the lab runs: a VM xenlab makes (virtualbox, qemu; auto: "
                              "VirtualBox if usable, else QEMU) or an existing Debian 12 host (ssh)",
                              PROVIDERS, flag=True)
-    ssh_host: str = _setting("", "provider ssh: the existing host's name or address")
-    ssh_port: int = _setting(22, "provider ssh: its SSH port")
+    ssh_host: str = _setting("", "provider ssh: the existing host's name or address", per_host=True)
+    ssh_port: int = _setting(22, "provider ssh: its SSH port", per_host=True)
     ssh_user: str = _setting("", "provider ssh: the user xenlab logs in as (needs sudo without a "
-                             "password)")
-    ssh_key: str = _setting("", "provider ssh: the private key that user logs in with")
+                             "password)", per_host=True)
+    ssh_key: str = _setting("", "provider ssh: the private key that user logs in with", per_host=True)
     uplink_interface: str = _setting("", "provider ssh: the host's NIC the lab bridge takes over, by "
-                                     "name (not the one you reach the host through)")
+                                     "name (not the one you reach the host through)", per_host=True)
     xen_cmdline_extra: str = _setting("", "extra Xen command-line arguments the lab host needs "
-                                      "(a serial console, a CPU quirk)")
-    dom0_cmdline_extra: str = _setting("", "extra dom0 kernel command-line arguments")
-    subnet: str = _setting("192.168.77.0/24", "the host-only lab network")
-    host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network")
-    lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge")
-    dhcp_start: str = _setting("192.168.77.3", "first address dnsmasq hands to guests")
-    dhcp_end: str = _setting("192.168.77.200", "last address dnsmasq hands to guests")
-    static_start: str = _setting("192.168.77.201", "first address `deploy --static` gives out")
-    static_end: str = _setting("192.168.77.254", "last address `deploy --static` gives out")
-    lease_time: str = _setting("12h", "dnsmasq lease time")
-    bridge: str = _setting("br0", "the lab bridge guests' vifs join")
-    nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC")
+                                      "(a serial console, a CPU quirk)", per_host=True)
+    dom0_cmdline_extra: str = _setting("", "extra dom0 kernel command-line arguments", per_host=True)
+    inventory: str = _setting("", "provider ssh: an Ansible inventory file of several existing hosts "
+                              "(instead of [hosts.NAME] tables in xenlab.toml)")
+    subnet: str = _setting("192.168.77.0/24", "the host-only lab network", per_host=True)
+    host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network", per_host=True)
+    lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge", per_host=True)
+    dhcp_start: str = _setting("192.168.77.3", "first address dnsmasq hands to guests", per_host=True)
+    dhcp_end: str = _setting("192.168.77.200", "last address dnsmasq hands to guests", per_host=True)
+    static_start: str = _setting("192.168.77.201", "first address `deploy --static` gives out", per_host=True)
+    static_end: str = _setting("192.168.77.254", "last address `deploy --static` gives out", per_host=True)
+    lease_time: str = _setting("12h", "dnsmasq lease time", per_host=True)
+    bridge: str = _setting("br0", "the lab bridge guests' vifs join", per_host=True)
+    nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC", per_host=True)
     box: str = _setting("debian/bookworm64", "Vagrant box of the lab VM")
     vm_memory: int = _setting(2048, "lab VM memory, MiB")
     vm_cpus: int = _setting(2, "lab VM virtual CPUs")
-    dom0_memory: int = _setting(768, "memory pinned to dom0, MiB")
-    pvh: bool = _setting(True, "run PVH guests (needs nested virtualization on VirtualBox)")
+    dom0_memory: int = _setting(768, "memory pinned to dom0, MiB", per_host=True)
+    pvh: bool = _setting(True, "run PVH guests (needs nested virtualization on VirtualBox)", per_host=True)
     guest_memory_min: int = _setting(32, "smallest guest memory `fix` accepts, MiB")
     guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
@@ -83,10 +90,16 @@ class LabConfig:
 FIELDS = {f.name: f for f in dataclasses.fields(LabConfig)}
 
 
+PER_HOST = tuple(name for name, f in FIELDS.items() if f.metadata["per_host"])
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
 @dataclass(frozen=True)
 class Resolved:
     config: LabConfig
     sources: Mapping[str, str]
+    # Several existing hosts, by name: each one's settings are the directory's, then its own.
+    hosts: Mapping[str, LabConfig] = field(default_factory=dict)
 
 
 def _coerce(name: str, raw: Any, origin: str) -> Any:
@@ -120,6 +133,7 @@ def load(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     sources = {name: "default" for name in FIELDS}
+    host_tables: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     path = cwd / CONFIG_FILE
     if path.is_file():
@@ -129,7 +143,13 @@ def load(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             bad_input(f"{path}: {exc}", hint="fix the TOML syntax or remove the file")
-        table = data.get("lab", data)
+        table = dict(data.get("lab", data))
+        tables = table.pop("hosts", None)
+        if tables is not None:
+            if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+                bad_input(f"{path}: hosts must be tables of settings, one per host",
+                          hint='[hosts.alpha]\nssh_host = "alpha.example"')
+            host_tables = {name: (f"{path} [hosts.{name}]", t) for name, t in tables.items()}
         for key, raw in table.items():
             name = key.replace("-", "_")
             if name not in FIELDS:
@@ -149,11 +169,68 @@ def load(
             sources[name] = f"flag --{name.replace('_', '-')}"
 
     config = LabConfig(**values)
-    validate(config, sources)
-    return Resolved(config, sources)
+    if config.inventory:
+        if host_tables:
+            bad_input(f"{sources['inventory']}: hosts given twice, as an inventory and as "
+                      "[hosts.NAME] tables", hint="keep one of the two")
+        from lab.inventory import read
+
+        host_tables = read(cwd / Path(config.inventory).expanduser())
+    hosts = {name: _host(name, origin, table, config, values, sources)
+             for name, (origin, table) in host_tables.items()}
+    validate(config, sources, one_host=not hosts)
+    _apart(hosts)
+    return Resolved(config, sources, hosts)
 
 
-def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
+def _host(name: str, origin: str, table: Mapping[str, Any], config: LabConfig,
+          values: Mapping[str, Any], sources: Mapping[str, str]) -> LabConfig:
+    """One host's settings: the directory's, then the ones its table or inventory entry sets."""
+    if config.provider != "ssh":
+        bad_input(f"{origin}: several hosts are existing hosts, but provider is {config.provider!r}",
+                  hint='set provider = "ssh"')
+    if not HOST_NAME.fullmatch(name):
+        bad_input(f"{origin}: {name!r} is not a host name xenlab can use",
+                  hint="letters, digits, '.', '-', '_' (it names a directory and an SSH alias)")
+    own, own_sources = dict(values), dict(sources)
+    for key, raw in table.items():
+        setting = key.replace("-", "_")
+        if setting not in PER_HOST:
+            bad_input(f"{origin}: {key!r} is not a setting one host may have for itself",
+                      hint=f"per host: {', '.join(PER_HOST)}")
+        own[setting], own_sources[setting] = _coerce(setting, raw, origin), origin
+    host = LabConfig(**own)
+    validate(host, own_sources)
+    return host
+
+
+def _apart(hosts: Mapping[str, LabConfig]) -> None:
+    """No two hosts hand out the same address, and no host is named twice."""
+    def ranges(c: LabConfig) -> list[tuple[str, int, int]]:
+        return [(kind, int(ipaddress.IPv4Address(a)), int(ipaddress.IPv4Address(b)))
+                for kind, a, b in (("DHCP", c.dhcp_start, c.dhcp_end),
+                                   ("static", c.static_start, c.static_end))]
+
+    names = list(hosts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ca, cb = hosts[a], hosts[b]
+            if (ca.ssh_host, ca.ssh_port) == (cb.ssh_host, cb.ssh_port):
+                bad_input(f"hosts {a} and {b} are the same host ({ca.ssh_host}:{ca.ssh_port})",
+                          hint="one entry per host")
+            for kind_a, lo_a, hi_a in ranges(ca):
+                for kind_b, lo_b, hi_b in ranges(cb):
+                    if lo_a <= hi_b and lo_b <= hi_a:
+                        bad_input(f"hosts {a} and {b}: {a}'s {kind_a} range "
+                                  f"{ipaddress.IPv4Address(lo_a)}-{ipaddress.IPv4Address(hi_a)} overlaps "
+                                  f"{b}'s {kind_b} range {ipaddress.IPv4Address(lo_b)}-"
+                                  f"{ipaddress.IPv4Address(hi_b)}: a guest address could be given twice",
+                                  hint="give each host its own dhcp_start..dhcp_end and "
+                                       "static_start..static_end")
+
+
+def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = True) -> None:
+    """one_host: the settings name the lab host themselves (not only [hosts.NAME] tables)."""
     def fail(name: str, why: str) -> None:
         bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
 
@@ -195,7 +272,7 @@ def validate(config: LabConfig, sources: Mapping[str, str]) -> None:
         fail("vm_cpus", "must be at least 1")
     if not 0 < config.guest_memory_min <= config.guest_memory_max:
         fail("guest_memory_max", "must be at least guest_memory_min")
-    if config.provider == "ssh":
+    if config.provider == "ssh" and one_host:
         for name in ("ssh_host", "ssh_user", "ssh_key", "uplink_interface"):
             if not getattr(config, name):
                 bad_input(f"{sources['provider']}: provider ssh needs {name}",

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,24 +47,23 @@ def _join(provider: str, user: str) -> str:
     return " ".join(part for part in (provider, user) if part)
 
 
-INVENTORY, VARS = "inventory.ini", "lab-vars.json"
+INVENTORY = "inventory.json"
 # Ansible's local temp and its SSH control sockets: scratch, not part of a lab.
 SCRATCH = ("ansible-tmp", "cp")
 
 
 def owned(state: Path) -> list[Path]:
-    return [state / name for name in (INVENTORY, VARS, *SCRATCH)]
+    return [state / name for name in (INVENTORY, *SCRATCH)]
 
 
-def write_inventory(state: Path, ssh: SshFiles) -> Path:
+def write_inventory(state: Path, hosts: Mapping[str, tuple[SshFiles, dict[str, Any]]]) -> Path:
+    """Each host reached through its own ssh-config (its pinned key), with its own lab variables
+    as host variables: one run provisions every host with what is particular to it."""
     inventory = state / INVENTORY
-    args = f"-F {ssh.config}"
-    inventory.write_text(
-        "# Written by xenlab from the provider's ssh-config; rewritten on every `xenlab up`.\n"
-        "[xenlab]\n"
-        f"lab ansible_host={HOST_ALIAS} ansible_ssh_common_args='{args}' "
-        "ansible_python_interpreter=/usr/bin/python3\n"
-    )
+    group = {name: {"ansible_host": HOST_ALIAS, "ansible_ssh_common_args": f"-F {ssh.config}",
+                    "ansible_python_interpreter": "/usr/bin/python3", **variables}
+             for name, (ssh, variables) in hosts.items()}
+    inventory.write_text(json.dumps({"xenlab": {"hosts": group}}, indent=2) + "\n")
     return inventory
 
 
@@ -86,14 +86,28 @@ class Outcome:
 def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFacts,
               skip_tags: tuple[str, ...] = (), check: bool = False,
               allow_reboot: bool = True) -> Outcome:
-    """allow_reboot: whether the run may reboot the host into Xen (always for a VM xenlab made)."""
-    inventory = write_inventory(state, ssh)
-    vars_file = state / VARS
-    vars_file.write_text(json.dumps(lab_vars(config, facts), indent=2) + "\n")
+    """The lab host of one lab; a failure stops here with the failing task's message.
+    allow_reboot: whether the run may reboot the host into Xen (always for a VM xenlab made)."""
+    outcome = provision_hosts(state, {"lab": (ssh, lab_vars(config, facts))}, skip_tags, check,
+                              allow_reboot)["lab"]
+    if outcome.failures:
+        task, msg = outcome.failures[0]
+        die(f"provisioning failed at task '{task}': {msg}",
+            hint="rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes")
+    return outcome
+
+
+def provision_hosts(state: Path, hosts: Mapping[str, tuple[SshFiles, dict[str, Any]]],
+                    skip_tags: tuple[str, ...] = (), check: bool = False,
+                    allow_reboot: bool = True) -> dict[str, Outcome]:
+    """One playbook run over every host, in parallel (one Ansible fork each), one progress line
+    per host; each host's outcome, failures included: a host that fails or cannot be reached
+    stops only itself."""
+    inventory = write_inventory(state, hosts)
     cmd: list[str | os.PathLike[str]] = [
         Path(sys.executable).with_name("ansible-playbook") if _venv_ansible() else "ansible-playbook",
-        "-i", inventory, "-e", f"@{vars_file}",
-        "-e", json.dumps({"xen_hypervisor_reboot_allowed": allow_reboot}), resources.playbook(),
+        "-i", inventory, "-e", json.dumps({"xen_hypervisor_reboot_allowed": allow_reboot}),
+        resources.playbook(),
     ]
     if skip_tags:
         cmd += ["--skip-tags", ",".join(skip_tags)]
@@ -110,17 +124,24 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
         "ANSIBLE_LOCAL_TEMP": str(state / SCRATCH[0]),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(state / SCRATCH[1]),
         "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_FORKS": str(max(5, len(hosts))),
     }
-    outcome = Outcome()
+    outcomes = {name: Outcome() for name in hosts}
+    task_seconds: dict[str, float] = {}  # the run's, shared by every host's outcome
+    for outcome in outcomes.values():
+        outcome.task_seconds = task_seconds
     tasks_seen = 0
     current: list[tuple[str, float]] = []
+
+    def label(host: str) -> str:
+        return f"{host}: " if len(hosts) > 1 else ""
 
     def close_task() -> None:
         if current:
             name, started = current.pop()
             took = time.monotonic() - started
-            outcome.task_seconds[name] = outcome.task_seconds.get(name, 0.0) + took
-    status = ui.live_status("Ansible: starting")
+            task_seconds[name] = task_seconds.get(name, 0.0) + took
+    status = ui.live_lines({name: f"{label(name)}Ansible: starting" for name in hosts})
 
     def on_line(line: str) -> None:
         nonlocal tasks_seen
@@ -135,17 +156,23 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
         if kind == "task":
             current.append((ev["name"], time.monotonic()))
             tasks_seen += 1
-            status.update(f"Ansible task {tasks_seen}: {ev['name']}")
             ui.detail(f"task: {ev['name']}")
-        elif kind == "result":
+            for host, outcome in outcomes.items():
+                if not outcome.failures:  # a failed host's line keeps its last task
+                    status.update(host, f"{label(host)}Ansible task {tasks_seen}: {ev['name']}")
+        elif kind == "result" and ev.get("host") in outcomes:
+            host, outcome = ev["host"], outcomes[ev["host"]]
             if ev["status"] in ("failed", "unreachable"):
                 outcome.failures.append((ev["task"], ev["msg"]))
-                ui.warn(f"{ev['task']}: {ev['msg']}")
+                ui.warn(f"{label(host)}{ev['task']}: {ev['msg']}")
             elif ev["changed"] and ev["status"] == "ok":
                 outcome.changed_tasks.append(ev["task"])
-                ui.info(f"[yellow]changed[/yellow] {ev['task']}")
+                ui.info(f"{label(host)}[yellow]changed[/yellow] {ev['task']}")
         elif kind == "stats":
-            for counts in ev["hosts"].values():
+            for host, counts in ev["hosts"].items():
+                if host not in outcomes:
+                    continue
+                outcome = outcomes[host]
                 outcome.ok += counts.get("ok", 0)
                 outcome.changed += counts.get("changed", 0)
                 outcome.failed += counts.get("failures", 0)
@@ -156,14 +183,10 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
 
     with status:
         code, stderr = run.stream(cmd, on_line, env=env, cwd=state)
-    if outcome.failures:
-        task, msg = outcome.failures[0]
-        die(f"provisioning failed at task '{task}': {msg}",
-            hint="rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes")
-    if code != 0:
-        tail = run.tail(stderr)
-        die(f"ansible-playbook failed (exit {code}): {tail}", hint="rerun with -v")
-    return outcome
+    if code != 0 and not any(o.failures for o in outcomes.values()):
+        # Not a host's failure (those are reported per host): the run itself did not work.
+        die(f"ansible-playbook failed (exit {code}): {run.tail(stderr)}", hint="rerun with -v")
+    return outcomes
 
 
 def _venv_ansible() -> bool:

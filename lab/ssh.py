@@ -15,6 +15,7 @@ import functools
 import hashlib
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,9 +111,9 @@ def fetch_host_key(host: str, port: int, timeout: float = 10.0) -> str:
 _HOST_KEY_FILES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa"}
 
 
-def write_files(target: SshTarget, files: SshFiles, trust: str = "") -> None:
+def write_files(target: SshTarget, files: SshFiles, trust: Collection[str] = ()) -> None:
     """Write the ssh-config, and pin the host key unless one is pinned already.
-    trust: the fingerprint (SHA256:...) the user vouched for; needed for a vouched target."""
+    trust: the fingerprints (SHA256:...) the user vouched for; needed for a vouched target."""
     files.config.parent.mkdir(parents=True, exist_ok=True)
     pinned = read_pinned(files, target)
     if pinned is None:
@@ -150,16 +151,18 @@ def write_files(target: SshTarget, files: SshFiles, trust: str = "") -> None:
     files.config.chmod(0o600)
 
 
-def _vouched_for(target: SshTarget, key: str, trust: str) -> None:
-    """Stop unless the key the host presented has the fingerprint the user vouched for."""
+def _vouched_for(target: SshTarget, key: str, trust: Collection[str]) -> None:
+    """Stop unless the key the host presented has a fingerprint the user vouched for."""
     seen = fingerprint(key)
-    if trust.strip() == seen:
+    vouched = [t.strip() for t in trust if t.strip()]
+    if seen in vouched:
         return
     kind = _HOST_KEY_FILES.get(key.split()[0], "ed25519")
     verify = f"on the host: ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub"
     where = f"{target.host}:{target.port}"
-    if trust:
-        die(f"{where} presented host key {seen}, not {trust.strip()} as you vouched: nothing pinned",
+    if vouched:
+        die(f"{where} presented host key {seen}, not {' or '.join(vouched)} as you vouched: "
+            "nothing pinned",
             hint=f"someone may be in the way; compare {verify}")
     die(f"{where} is not a host xenlab knows; its {key.split()[0]} host key is {seen}",
         hint=f"check that fingerprint {verify}, then `xenlab up --trust-host-key {seen}`")

@@ -171,3 +171,32 @@ def live_status(text: str) -> Any:
             progress.update(task, description=new)
 
     return _Status()
+
+
+def live_lines(lines: dict[str, str]) -> Any:
+    """live_status with one line per key (a host of several), each updated by key."""
+    if settings.json or not sys.stderr.isatty():
+        return _QuietLines()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("  " * settings.depth), SpinnerColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=console(), transient=True)
+    tasks = {key: progress.add_task(text, total=None) for key, text in lines.items()}
+
+    class _Lines:
+        def __enter__(self) -> _Lines:
+            progress.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            progress.__exit__(None, None, None)
+
+        def update(self, key: str, new: str) -> None:
+            progress.update(tasks[key], description=new)
+
+    return _Lines()
+
+
+class _QuietLines(_QuietStatus):
+    def update(self, key: str, text: str = "") -> None:  # type: ignore[override]
+        return None

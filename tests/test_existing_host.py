@@ -127,9 +127,9 @@ def test_an_existing_hosts_key_is_pinned_only_when_vouched_for(tmp_path: Path, h
     assert seen in err.value.message and f"--trust-host-key {seen}" in (err.value.hint or "")
     assert "ssh_host_ed25519_key.pub" in (err.value.hint or "")
     with pytest.raises(LabError, match="as you vouched: nothing pinned"):
-        write_files(target, files, trust="SHA256:" + "A" * 43)
+        write_files(target, files, trust=("SHA256:" + "A" * 43,))
     assert not files.known_hosts.exists() and not files.config.exists()
-    write_files(target, files, trust=seen)
+    write_files(target, files, trust=(seen,))
     assert files.known_hosts.read_text() == f"lab.example {host_key}\n"
     # A VM xenlab made is trusted on first use, as before.
     vm = SshFiles.in_dir(tmp_path / "vm")
