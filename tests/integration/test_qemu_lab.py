@@ -594,7 +594,6 @@ def test_the_example_guest_boots_as_pvh_too(lab: Lab, guest: Path) -> None:
     assert "auth_pvh" not in domains(lab)
 
 
-@pytest.mark.usefixtures("up")
 @pytest.fixture(scope="module")
 def existing(lab: Lab, up: Out, tmp_path_factory: pytest.TempPathFactory) -> Lab:
     """A second lab directory that takes the QEMU lab as an existing host (provider = "ssh"), as a
@@ -648,6 +647,7 @@ def test_the_lab_as_an_existing_host(lab: Lab, existing: Lab, guest: Path) -> No
     assert json.loads(lab.run("status", "--json").stdout)["state"] == "running"
 
 
+@pytest.mark.usefixtures("up")
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
     """Whatever the tests before left: each guest destroyed by name frees what it held."""
     names = [d["name"] for d in json.loads(lab.run("list", "--json").stdout)]
