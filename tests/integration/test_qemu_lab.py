@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -644,6 +645,47 @@ def test_the_lab_as_an_existing_host(lab: Lab, existing: Lab, guest: Path) -> No
     assert r.returncode == 0 and "keeps running" in r.stderr, r.stderr
     assert set(domains(lab)) - {"Domain-0"} == others, "destroy took more, or less, than its own"
     assert lab.remote().check_output("cat /proc/sys/kernel/random/boot_id") == boot_id
+    assert json.loads(lab.run("status", "--json").stdout)["state"] == "running"
+
+
+def test_several_hosts_with_one_down(lab: Lab, existing: Lab, guest: Path, tmp_path: Path) -> None:
+    """Two existing hosts in one directory: the lab (as the test above takes it) and one that is
+    down. `up` readies the lab and names the other; deploy places the guest on the host that can
+    take it; list, status and destroy NAME work across both, each row naming its host."""
+    import tomllib
+
+    from lab.ssh import fingerprint
+
+    settings = tomllib.loads((existing.dir / "xenlab.toml").read_text())
+    settings.pop("provider")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    d = tmp_path / "several"
+    d.mkdir()
+    (d / "xenlab.toml").write_text(
+        'provider = "ssh"\n[hosts.lab]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
+        + f'[hosts.gone]\nssh_host = "127.0.0.1"\nssh_port = {closed}\nssh_user = "nobody"\n'
+        f'ssh_key = "{settings["ssh_key"]}"\nuplink_interface = "eth1"\nsubnet = "192.168.78.0/24"\n'
+        'host_ip = "192.168.78.1"\nlab_ip = "192.168.78.2"\ndhcp_start = "192.168.78.3"\n'
+        'dhcp_end = "192.168.78.200"\nstatic_start = "192.168.78.201"\nstatic_end = "192.168.78.254"\n')
+    several = Lab(d, lab.netns)
+    r = several.run("up", "--json", "--trust-host-key", fingerprint(f"ssh-ed25519 {lab.host_key}"))
+    assert r.returncode == 1 and "1 of 2 hosts not ready: gone: cannot reach" in r.stderr, r.stderr
+    result = json.loads(r.stdout)["hosts"]
+    assert result["lab"]["provider"] == "ssh" and "cannot reach" in result["gone"]["error"], result
+
+    out = deploy(several, named_copy(guest, "placed1"))
+    assert out["host"] == "lab", out
+    r = several.run("list", "--json")
+    rows = [(row["host"], row["name"]) for row in json.loads(r.stdout)]
+    assert ("lab", "placed1") in rows and all(host == "lab" for host, _ in rows), rows
+    assert "gone:" in r.stderr
+    status = json.loads(several.run("status", "--json").stdout)["hosts"]
+    assert status["lab"]["state"] == "running" and status["gone"]["state"] != "running", status
+    assert several.run("destroy", "placed1").returncode == 0
+    assert "placed1" not in domains(lab)
+    assert several.run("destroy").returncode == 0
     assert json.loads(lab.run("status", "--json").stdout)["state"] == "running"
 
 
