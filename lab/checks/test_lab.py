@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from lab.checks import facts
 from lab.checks import host as checks
 from lab.config import LabConfig
 from lab.domain import LEASES
+from lab.probe import Probe
 
 SETTINGS: dict[str, Any] = json.loads(os.environ.get("XENLAB_CHECK", "{}"))
 DOMAINS: dict[str, dict[str, Any]] = SETTINGS.get("domains", {})
@@ -68,10 +70,7 @@ def test_guest_reachable_from_the_users_side(host: Any, name: str) -> None:
     assert ping == 0, f"{name} ({ip}) does not answer ping: host-only NIC promiscuous? route?"
     probe = d.get("probe")
     if probe:
-        kind, _, rest = probe.partition(":")
-        port, _, path = rest.partition("/")
-        if kind == "tcp":
-            argv = ["bash", "-c", f"exec 3<>/dev/tcp/{ip}/{int(port)}"]
-        else:
-            argv = ["curl", "-s", "-o", "/dev/null", "-m", "10", f"http://{ip}:{int(port)}/{path}"]
+        # The same probe deploy ran, with this interpreter on this side, python3 on the lab host.
+        python = sys.executable if SETTINGS.get("user_side", True) else "python3"
+        argv = Probe.recorded(probe).argv(python, ip)
         assert _reach(host, argv) == 0, f"{name} ({ip}) does not answer its probe {probe}"

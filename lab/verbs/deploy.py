@@ -23,30 +23,13 @@ from lab.config import LabConfig
 from lab.errors import LabError, bad_input, die
 from lab.fix import fix_file
 from lab.image import build_image
+from lab.probe import Probe
 from lab.remote import Remote, sha256_file
 from lab.state import DomainRecord, LabState
 from lab.xl.disk import parse_disk
 from lab.xl.model import Domain, VifSpec
 from lab.xl.syntax import XlFile, quote
 
-# Probe from the lab host: it is on the lab bridge whatever the user's side looks like.
-_PROBE = """
-import socket, sys, urllib.request
-kind, ip, port, path = sys.argv[1:5]
-try:
-    if kind == "tcp":
-        socket.create_connection((ip, int(port)), timeout=3).close()
-        print("open")
-    else:
-        try:
-            r = urllib.request.urlopen(f"http://{ip}:{port}{path}", timeout=3)
-            print(r.status)
-        except urllib.error.HTTPError as e:
-            print(e.code)
-except OSError as e:
-    print("down", e)
-    sys.exit(1)
-"""
 # Block images deploy builds, under the state directory: they outlive a lab, as logs do.
 IMAGES = "images"
 
@@ -54,27 +37,6 @@ IMAGES = "images"
 # reason) and its console; Solo5 turns a unikernel's exit into a poweroff and an abort into a
 # crash, and only `preserve` leaves that visible. `destroy NAME` (or --replace) removes it.
 _KEEP_ENDED = ("on_poweroff", "on_reboot", "on_crash")
-
-
-@dataclass(frozen=True)
-class Probe:
-    kind: str  # tcp or http
-    port: int
-    path: str = "/"
-
-    @classmethod
-    def parse(cls, text: str) -> Probe:
-        if text.startswith("tcp:") and text[4:].isdigit():
-            return cls("tcp", int(text[4:]))
-        if text.startswith("http://:"):
-            rest = text[len("http://:"):]
-            port, _, path = rest.partition("/")
-            if port.isdigit():
-                return cls("http", int(port), "/" + path)
-        bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path")
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.port}{self.path}"
 
 
 @dataclass(frozen=True)
@@ -442,8 +404,8 @@ def _wait_until_ready(remote: Remote, p: Prepared, launched: Launched, config: L
                 ui.live_status(f"waiting for {ip} to answer on {probe.kind}:{probe.port}"):
             deadline = time.monotonic() + timeout
             while True:
-                r = remote.run(["python3", "-c", _PROBE, probe.kind, ip, str(probe.port), probe.path],
-                               check=False)
+                # From the lab host: it is on the lab bridge whatever the user's side looks like.
+                r = remote.run(probe.argv("python3", ip), check=False)
                 if r.rc == 0:
                     break
                 _ended(remote, launched)

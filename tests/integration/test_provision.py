@@ -426,3 +426,52 @@ def test_existing_host_up_converges_it_and_destroy_leaves_it_running(lab: Provis
         assert host.run(["test", "-d", "/etc/xenlab"]).rc == 0  # its provisioning stays
     assert not (existing / ".xenlab" / "known_hosts").exists()  # the next `up` vouches again
 
+
+
+def test_two_existing_hosts_at_once_and_one_of_them_down(lab: Provisioned,
+                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Several hosts: one `up`, one Ansible run over both (each with its own DHCP range); then,
+    with the second host's sshd stopped, the first still completes and the second is named."""
+    from integration.labhost import USER, LabHost
+    from lab.ssh import fingerprint
+
+    other = LabHost(tmp_path_factory.mktemp("second")).start()
+    try:
+        d = tmp_path_factory.mktemp("several")
+        (d / "xenlab.toml").write_text(
+            f'provider = "ssh"\nssh_host = "127.0.0.1"\nssh_user = "{USER}"\nuplink_interface = "eth1"\n'
+            "pvh = false\n"
+            f'[hosts.one]\nssh_port = {lab.host.port}\nssh_key = "{lab.host.key}"\n'
+            'dhcp_start = "192.168.77.3"\ndhcp_end = "192.168.77.100"\n'
+            'static_start = "192.168.77.201"\nstatic_end = "192.168.77.225"\n'
+            f'[hosts.two]\nssh_port = {other.port}\nssh_key = "{other.key}"\n'
+            'dhcp_start = "192.168.77.101"\ndhcp_end = "192.168.77.200"\n'
+            'static_start = "192.168.77.226"\nstatic_end = "192.168.77.254"\n')
+        trust = ["--trust-host-key", fingerprint(lab.host.host_key),
+                 "--trust-host-key", fingerprint(other.host_key)]
+        r = xenlab("up", "--json", "--skip-tags", "xen_reboot", *trust, cwd=d, timeout=1500)
+        assert r.returncode == 0, r.stderr[-3000:]
+        result = json.loads(r.stdout)["hosts"]
+        assert result["one"]["ansible"]["ran"] and result["two"]["ansible"]["ran"], result
+        assert result["two"]["ansible"]["changed"] > 0 and result["two"]["ansible"]["failed"] == 0
+        # One run: one inventory, each host with its own variables; each host got its own range.
+        inventory = json.loads((d / ".xenlab" / "inventory.json").read_text())["xenlab"]["hosts"]
+        assert {name: v["lab_dhcp_range_start"] for name, v in inventory.items()} == {
+            "one": "192.168.77.3", "two": "192.168.77.101"}
+        for name, port, key, first in (("one", lab.host.port, lab.host.key, "192.168.77.3"),
+                                       ("two", other.port, other.key, "192.168.77.101")):
+            with Remote(SshFiles.in_dir(d / ".xenlab" / "hosts" / name),
+                        SshTarget("127.0.0.1", port, USER, key)) as host:
+                conf = host.run(["cat", "/etc/dnsmasq.d/xenlab.conf"]).out
+                assert f"dhcp-range={first}," in conf, (name, conf)
+
+        os.killpg(other.procs[0].pid, signal.SIGTERM)  # the second host's sshd
+        other.procs[0].wait(timeout=10)
+        r = xenlab("up", "--json", "--provision", "--skip-tags", "xen_reboot", cwd=d, timeout=1500)
+        assert r.returncode == 1 and "1 of 2 hosts not ready: two: " in r.stderr, r.stderr
+        assert "one ready" in r.stderr and "Traceback" not in r.stderr
+        result = json.loads(r.stdout)["hosts"]
+        assert result["one"]["ansible"]["ran"] and result["one"]["ansible"]["failed"] == 0, result
+        assert set(result["two"]) == {"error"}
+    finally:
+        other.close()

@@ -620,8 +620,10 @@ def test_the_lab_as_an_existing_host(lab: Lab, existing: Lab, guest: Path) -> No
     """provider = "ssh" on real Xen: `up` pins the vouched-for key and converges the host without
     a reboot; deploy (over SSH: no share to this directory), list, check, destroy NAME; `destroy`
     removes this directory's guests only and the host keeps running, its other guests too."""
+    from lab.config import load
     from lab.ssh import fingerprint
 
+    nic = load(cwd=existing.dir).config.uplink_interface
     boot_id = lab.remote().check_output("cat /proc/sys/kernel/random/boot_id")
     others = set(domains(lab)) - {"Domain-0"}
     r = existing.run("up")
@@ -637,6 +639,10 @@ def test_the_lab_as_an_existing_host(lab: Lab, existing: Lab, guest: Path) -> No
     assert [(d["name"], d["ip"]) for d in listed if d["name"] == "exist1"] == [("exist1", out["ip"])]
     r = existing.run("check", timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    r = existing.run("topology", "--json")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    labels = [n["label"] for n in json.loads(r.stdout)["nodes"]]
+    assert "exist1" in labels and nic in labels, labels
     assert existing.run("destroy", "exist1").returncode == 0
     assert "exist1" not in domains(lab)
 
