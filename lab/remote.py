@@ -251,6 +251,43 @@ class Remote:
                     sftp.close()
 
 
+class Connecting:
+    """A connection to the lab host opened on a thread while this one does local work (deploy's
+    repairs, images and hashes): the SSH handshake, slow on a lab under TCG, then costs nothing.
+    wait() returns it, or raises what opening it raised, in the caller's order of events."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._result: Remote | BaseException | None = None
+        self._unwanted = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._open, args=(state_dir,), daemon=True)
+        self._thread.start()
+
+    def _open(self, state_dir: Path) -> None:
+        try:
+            result: Remote | BaseException = Remote.open(state_dir)
+        except BaseException as exc:  # handed to wait(), raised there
+            result = exc
+        with self._lock:
+            self._result = result
+            if self._unwanted and isinstance(result, Remote):
+                result.close()
+
+    def wait(self) -> Remote:
+        self._thread.join()
+        if isinstance(self._result, BaseException):
+            raise self._result
+        assert self._result is not None
+        return self._result
+
+    def discard(self) -> None:
+        """The local work failed: close the connection whenever it is open, without waiting."""
+        with self._lock:
+            self._unwanted = True
+            if isinstance(self._result, Remote):
+                self._result.close()
+
+
 def _command_line(cmd: Command, sudo: bool) -> str:
     """The one line sshd hands the lab host's shell: every word quoted, the script's too."""
     argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)

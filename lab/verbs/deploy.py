@@ -24,7 +24,7 @@ from lab.errors import LabError, bad_input, die
 from lab.fix import fix_file
 from lab.image import build_image
 from lab.probe import Probe
-from lab.remote import Remote, sha256_file
+from lab.remote import Connecting, Remote, sha256_file
 from lab.state import DomainRecord, LabState
 from lab.xl.disk import parse_disk
 from lab.xl.model import Domain, VifSpec
@@ -218,23 +218,26 @@ class Launched:
     lease_before: tuple[int, str] | None = None
 
 
-def make_room(remote: Remote, p: Prepared) -> None:
+def make_room(remote: Remote, p: Prepared) -> domain.LabFiles | None:
     """Refuse to replace a running domain of the same name without --replace; remove one that
-    ended. Before this, nothing on the lab is xenlab's to remove on failure."""
+    ended. Before this, nothing on the lab is xenlab's to remove on failure. Without an address
+    to claim in between, the lab host is prepared for the uploads in the same round trip (its
+    result returned, for launch)."""
     req, name = p.request, p.name
-    st = domain.status(remote, name)
-    if st.exists:
-        if st.running and not req.replace:
-            die(f"a domain named {name!r} is already running on the lab",
-                hint="`--replace` to replace it, or `xenlab destroy NAME`")
-        if not st.running:
-            ui.info(f"removing the earlier {name}, which ended ({st.ended})")
-        remote.run(["xl", "destroy", name], sudo=True, what="xl destroy", idempotent=False)
+    claim = req.static is not None
+    there = domain.prepare(remote, name, share=bool(p.share_id), files=not claim,
+                           make_room="replace" if req.replace else "keep")
+    if there.before.running and not req.replace:
+        die(f"a domain named {name!r} is already running on the lab",
+            hint="`--replace` to replace it, or `xenlab destroy NAME`")
+    if there.before.exists and not there.before.running:
+        ui.info(f"removed the earlier {name}, which had ended ({there.before.ended})")
+    return None if claim else there
 
 
-def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
+def launch(remote: Remote, p: Prepared, config: LabConfig, there: domain.LabFiles | None) -> Launched:
     """Upload, write the lab copy, claim the address, `xl create`. The caller removes the domain
-    (domain.remove) if anything in here fails."""
+    (domain.remove) if anything in here fails. there: what make_room found, when it prepared."""
     req, name = p.request, p.name
     mac = domain.guest_mac(name) if p.network else None
     ip: str | None = None
@@ -251,7 +254,8 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
                                       config.lab_ip)
         args += addr.args(p.dialect)
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
-    there = domain.prepare(remote, name, static=req.static is not None, share=bool(p.share_id))
+    if there is None:
+        there = domain.prepare(remote, name, static=req.static is not None, share=bool(p.share_id))
     shared = bool(p.share_id) and there.share_id == p.share_id
     if p.share_id and not shared:
         ui.info("the lab host has not mounted this lab's shared folder: uploading over SSH")
@@ -287,15 +291,12 @@ def launch(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     lab_xl = f"{directory}/{name}.xl"
     # A lease left from an earlier run of this domain must not pass for the new guest's: only one
     # (re)issued after the create counts (dnsmasq's first field is the expiry time).
-    before = domain.before_create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
     with ui.step("create", p.phases, "create"):
-        r = remote.run(["xl", "create", lab_xl], sudo=True, check=False, timeout=300,
-                       idempotent=False)
-        if r.rc != 0:
-            reason = run.tail(r.err or r.out, 4)
-            die(f"xl create {name} failed: {reason}", hint=f"the lab copy is {lab_xl}")
+        created = domain.create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
+        if created.rc != 0:
+            die(f"xl create {name} failed: {run.tail(created.output, 4)}", hint=f"the lab copy is {lab_xl}")
     return Launched(name, mac, ip, lab_xl, cmdline, sent, "share" if shared else "ssh", time.monotonic(),
-                    before)
+                    created.lease_before)
 
 
 def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
@@ -330,12 +331,23 @@ def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
     return doc, cmdline
 
 
+def prepared_and_connected(req: Request, config: LabConfig, state_dir: Path) -> tuple[Prepared, Remote]:
+    """The local work (repairs, images, hashes) while the connection to the lab host opens."""
+    connecting = Connecting(state_dir)
+    try:
+        p = prepare(req, config, state_dir)
+    except BaseException:
+        connecting.discard()
+        raise
+    return p, connecting.wait()
+
+
 def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
-    p = prepare(req, config, state_dir)
-    with Remote.open(state_dir) as remote:
-        make_room(remote, p)
+    p, remote = prepared_and_connected(req, config, state_dir)
+    with remote:
+        there = make_room(remote, p)
         with _removed_on_failure(remote, p.name, state_dir):
-            launched = launch(remote, p, config)
+            launched = launch(remote, p, config, there)
             ip = _wait_until_ready(remote, p, launched, config)
     state = LabState.load(state_dir)
     state.domains[p.name] = DomainRecord(

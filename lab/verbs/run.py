@@ -18,8 +18,7 @@ from xml.etree import ElementTree
 from lab import domain, ui
 from lab.config import LabConfig
 from lab.errors import LabError
-from lab.remote import Remote
-from lab.verbs.deploy import Request, launch, make_room, prepare
+from lab.verbs.deploy import Request, launch, make_room, prepared_and_connected
 
 EXIT_TIMEOUT = 124
 LINGER = 1.0  # after the end, how long the console may still be arriving
@@ -54,7 +53,7 @@ class Outcome:
 
 def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) -> Outcome:
     """echo: write each console line to stdout as it arrives (off for --json)."""
-    p = prepare(req, config, state_dir)
+    p, remote = prepared_and_connected(req, config, state_dir)
     lines: list[str] = []
     lock = threading.Lock()
 
@@ -65,11 +64,11 @@ def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) 
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
 
-    with Remote.open(state_dir) as remote:
-        make_room(remote, p)
+    with remote:
+        there = make_room(remote, p)
         follower = None
         try:
-            launched = launch(remote, p, config)
+            launched = launch(remote, p, config, there)
             follower = domain.follow_console(remote, p.name, on_line)
             with ui.step("running", p.phases, "runtime"), \
                     ui.live_status(f"{p.name} running (up to {req.timeout:.0f} s)"):
