@@ -65,10 +65,10 @@ def status(remote: Remote, name: str) -> Status:
     """From `xl list -v NAME`: its Reason-Code column holds Xen's shutdown reason once the domain
     has shut down (kept by on_poweroff/on_crash/on_reboot = 'preserve'), '-' while it runs."""
     r = remote.run(["xl", "list", "-v", name], sudo=True, check=False)
-    return _status_in(r.out if r.rc == 0 else "", name)
+    return status_in(r.out if r.rc == 0 else "", name)
 
 
-def _status_in(listing: str, name: str) -> Status:
+def status_in(listing: str, name: str) -> Status:
     rows = [line.split() for line in listing.splitlines()[1:] if line.split()[:1] == [name]]
     return Status(True, int(rows[0][1]), _ended(rows[0])) if rows else Status(False)
 
@@ -113,11 +113,11 @@ def wait_lease(remote: Remote, name: str, mac: str, after: int,
     out = remote.run(_WAIT_LEASE(name, mac, LEASES, str(after), str(seconds)), sudo=True,
                      timeout=seconds + 60).out
     leases, _, listing = out.partition("@@xl\n")
-    found = _lease_in(leases, mac)
-    return (found if found and found[0] > after else None), _status_in(listing, name)
+    found = lease_in(leases, mac)
+    return (found if found and found[0] > after else None), status_in(listing, name)
 
 
-def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:
+def lease_in(leases: str, mac: str) -> tuple[int, str] | None:
     for line in leases.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[1].lower() == mac and parts[0].isdigit():
@@ -125,113 +125,11 @@ def _lease_in(leases: str, mac: str) -> tuple[int, str] | None:
     return None
 
 
-_PREPARE = ShellScript(r"""
-name=$1 dir=$2 owner=$3 hosts=$4 static=$5 keep_static=$6 share=$7 tag=$8 share_id=$9
-room=${10} files=${11}
-if [ -n "$room" ]; then
-  # Make room: a running domain of that name stays unless replacing (then nothing else is done
-  # here); one that runs and is replaced, or ended, goes. Xen's reason code, else the flags c
-  # (crashed), s (shut down), d (dying), tell an ended domain (domain.py's _ended reads the same).
-  listing=$(xl list -v "$name" 2>/dev/null)
-  printf '@@xl\n%s\n@@end\n' "$listing"
-  if [ -n "$listing" ]; then
-    set -- $(printf '%s\n' "$listing" | awk 'NR == 2 { print $5, $8 }')
-    case "$1" in *[csd]*) ended=1 ;; *) case "$2" in [0-9]*) ended=1 ;; *) ended= ;; esac ;; esac
-    [ -n "$ended" ] || [ "$room" = replace ] || exit 0
-    xl destroy "$name" || exit 1
-  fi
-fi
-[ -n "$files" ] || exit 0
-rm -f "$hosts/$name"
-[ "$keep_static" = 1 ] || find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
-install -d -m 0755 -o "$owner" "$dir" || exit 1
-find "$dir" -maxdepth 1 -name '*.partial-*' -delete
-(cd "$dir" && for f in *; do [ -f "$f" ] && sha256sum -- "$f"; done)
-if [ -n "$share" ]; then
-  mountpoint -q "$share" 2>/dev/null || { mkdir -p "$share" &&
-    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 "$tag" "$share"; } >/dev/null 2>&1
-  printf '@@share %s\n' "$(cat "$share_id" 2>/dev/null)"
-fi
-exit 0
-""", name="xenlab-prepare")
-
-
-@dataclass(frozen=True)
-class LabFiles:
-    """What prepare() found: the sha256 of each file in the domain's directory, the id of the
-    shared folder the lab host has mounted ("" when none), and (make_room) the domain of that
-    name as it was before."""
-
-    sha256: dict[str, str]
-    share_id: str = ""
-    before: Status = Status(False)
-
-
-def prepare(remote: Remote, name: str, *, static: bool = False, share: bool = False,
-            make_room: str = "", files: bool = True) -> LabFiles:
-    """One round trip before the uploads. make_room ("keep" or "replace"): first remove a domain
-    of that name that ended, or that runs when replacing; one that runs and is kept stops
-    everything else (the caller refuses). files: then drop what an earlier deploy of name set up
-    (its dnsmasq reservation, its static claim unless static, it has just claimed one; half-sent
-    files), make its directory, return the sha256 of every file already there, and (share) mount
-    the shared folder if it is not and read its id."""
-    shared = (lab_share.MOUNT, lab_share.TAG, lab_share.id_file()) if share else ("", "", "")
-    args = (name, directory(name), remote.target.user, HOSTS_DIR, STATIC_DIR, "1" if static else "0",
-            *shared, make_room, "1" if files else "")
-    # With make_room the script may `xl destroy`: not safe to run twice.
-    out = remote.run(_PREPARE(*args), sudo=True, idempotent=not make_room,
-                     what="preparing the lab host").out
-    listing, _, out = out.partition("@@end\n") if make_room else ("", "", out)
-    hashes, share_id = {}, ""
-    for line in out.splitlines():
-        parts = line.split()
-        if parts[:1] == ["@@share"]:
-            share_id = parts[1] if len(parts) == 2 else ""
-        elif len(parts) == 2:
-            hashes[parts[1].lstrip("*")] = parts[0]
-    return LabFiles(hashes, share_id, _status_in(listing.partition("@@xl\n")[2], name))
-
-
-_CREATE = ShellScript(r"""
-log=$1 leases=$2 mac=$3 xl=$4 text=$5
-if [ -n "$text" ]; then printf '%s' "$text" > "$xl.new" && mv -f "$xl.new" "$xl" || exit 1; fi
-if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi
-[ -n "$mac" ] && grep -i " $mac " "$leases"
-echo @@create
-exec xl create "$xl"
-""", name="xenlab-create")
-# An argument longer than this goes by SFTP instead (Linux refuses one over 128 KiB).
-_ARGUMENT_MAX = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Created:
-    lease_before: tuple[int, str] | None  # the lease mac held before the create
-    rc: int  # xl create's exit status
-    output: str  # what it said
-
-
-def create(remote: Remote, name: str, mac: str | None, lab_xl: str, text: str) -> Created:
-    """Write the lab copy of the .xl file (text) to lab_xl, give this boot a fresh console log
-    (the previous boot's kept as `.1`, so hints and `console --log` show this boot only), read
-    the lease mac holds before, and `xl create`: one round trip, never repeated (xl create is not
-    safe to run twice)."""
-    if len(text.encode()) > _ARGUMENT_MAX:
-        remote.write_text(lab_xl, text)
-        text = ""
-    r = remote.run(_CREATE(console_log(name), LEASES, mac or "", lab_xl, text), sudo=True,
-                   check=False, timeout=300, what="xl create", idempotent=False)
-    before, marker, after = r.out.partition("@@create\n")
-    if not marker:
-        die(f"writing the lab copy {lab_xl} failed: {r.err.strip() or f'exit {r.rc}'}")
-    return Created(_lease_in(before, mac) if mac else None, r.rc, after + r.err)
-
-
 _FOLLOW = ShellScript('exec tail -n +1 -F "$1" 2>/dev/null', name="xenlab-follow")
 
 
 def follow_console(remote: Remote, name: str, on_line: Callable[[str], None]) -> Follower:
-    """Every line of this boot's console, from its first byte (create() made the log fresh),
+    """Every line of this boot's console, from its first byte (the create made the log fresh),
     then each new one as it comes: starting after the create misses nothing, even from a guest
     that is already gone."""
     return remote.follow(_FOLLOW(console_log(name)), on_line, sudo=True)

@@ -62,7 +62,9 @@ def info(text: str) -> None:
 
 def detail(text: str) -> None:
     if settings.verbose:
-        _say(f"[dim]{text}[/dim]")
+        from rich.markup import escape
+
+        _say(f"[dim]{escape(text)}[/dim]")  # commands and their output: `[csd]` is not markup
 
 
 def warn(text: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import bootargs, domain, run, ui
+from lab import bootargs, domain, lab_steps, run, ui
 from lab import share as lab_share
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
@@ -205,7 +205,7 @@ def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> 
 
 @dataclass
 class Launched:
-    """A domain created on the lab from a prepared file."""
+    """A domain created on the lab from a prepared file (or an `xl create` that failed)."""
 
     name: str
     mac: str | None
@@ -215,29 +215,72 @@ class Launched:
     sent_bytes: int
     via: str
     created_at: float  # time.monotonic() when `xl create` returned
-    lease_before: tuple[int, str] | None = None
+    created: lab_steps.Step
+
+    def check(self) -> None:
+        if self.created.rc != 0:
+            die(f"xl create {self.name} failed: {run.tail(self.created.output, 4)}",
+                hint=f"the lab copy is {self.lab_xl}")
 
 
-def make_room(remote: Remote, p: Prepared) -> domain.LabFiles | None:
+def make_room(remote: Remote, p: Prepared, config: LabConfig) -> Launched | lab_steps.Step | None:
     """Refuse to replace a running domain of the same name without --replace; remove one that
-    ended. Before this, nothing on the lab is xenlab's to remove on failure. Without an address
-    to claim in between, the lab host is prepared for the uploads in the same round trip (its
-    result returned, for launch)."""
+    ended. Before this, nothing on the lab is xenlab's to remove on failure. In the same round
+    trip: the lab host prepared for the uploads (returned, for launch), or, through the shared
+    folder, the domain created (launch only checks it). An address to claim comes in between."""
     req, name = p.request, p.name
-    claim = req.static is not None
-    there = domain.prepare(remote, name, share=bool(p.share_id), files=not claim,
-                           make_room="replace" if req.replace else "keep")
-    if there.before.running and not req.replace:
-        die(f"a domain named {name!r} is already running on the lab",
+    if req.static is not None:
+        _refuse_or_clear(lab_steps.make_room(remote, name, req.replace), p)
+        return None
+    # All at once only where the files it puts in the shared folder first cannot be those of a
+    # running domain this deploy is to leave alone: one deployed from here is replaced or absent.
+    if p.share_id and req.ip is None and (req.replace or name not in LabState.load(p.state_dir).domains):
+        launched = _launch_shared(remote, p, config)
+        # Not created: the lab host has not mounted this lab's folder; launch() uploads instead.
+        return launched if launched.created.created else None
+    step = lab_steps.prepare(remote, name, share=bool(p.share_id),
+                             room="replace" if req.replace else "keep")
+    _refuse_or_clear(step, p)
+    return step
+
+
+def _refuse_or_clear(step: lab_steps.Step, p: Prepared) -> None:
+    before = step.before
+    if before.running and not p.request.replace:
+        die(f"a domain named {p.name!r} is already running on the lab",
             hint="`--replace` to replace it, or `xenlab destroy NAME`")
-    if there.before.exists and not there.before.running:
-        ui.info(f"removed the earlier {name}, which had ended ({there.before.ended})")
-    return None if claim else there
+    if before.exists and not before.running:
+        ui.info(f"removed the earlier {p.name}, which had ended ({before.ended})")
 
 
-def launch(remote: Remote, p: Prepared, config: LabConfig, there: domain.LabFiles | None) -> Launched:
-    """Upload, write the lab copy, claim the address, `xl create`. The caller removes the domain
-    (domain.remove) if anything in here fails. there: what make_room found, when it prepared."""
+def _launch_shared(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
+    """The files into the shared folder, then one round trip: make room, prepare, create."""
+    name = p.name
+    mac = domain.guest_mac(name) if p.network else None
+    ip = str(p.static.ip) if p.static is not None else None
+    if ip:
+        ui.info(f"static address from the file's boot arguments: {p.static}")
+    with ui.step("upload", p.phases, "upload"):
+        for fname, path in p.local.items():
+            copied = lab_share.place(p.state_dir, name, fname, path, p.sha256[fname])
+            ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
+    lab_doc, cmdline = _lab_copy(p, lab_share.lab_directory(name), mac, list(p.boot_args), config)
+    lab_xl = f"{domain.directory(name)}/{name}.xl"
+    with ui.step("create", p.phases, "create"):
+        step = lab_steps.launch(remote, name, replace=p.request.replace, share_id=p.share_id,
+                                mac=mac if ip is None else None, lab_xl=lab_xl, text=lab_doc.text)
+        _refuse_or_clear(step, p)
+    return Launched(name, mac, ip, lab_xl, cmdline, 0, "share", time.monotonic(), step)
+
+
+def launch(remote: Remote, p: Prepared, config: LabConfig,
+           there: Launched | lab_steps.Step | None) -> Launched:
+    """Claim the address, upload, write the lab copy, `xl create`; or, when make_room created the
+    domain already (there), check it. The caller removes the domain (domain.remove) if anything
+    in here fails."""
+    if isinstance(there, Launched):
+        there.check()
+        return there
     req, name = p.request, p.name
     mac = domain.guest_mac(name) if p.network else None
     ip: str | None = None
@@ -255,7 +298,7 @@ def launch(remote: Remote, p: Prepared, config: LabConfig, there: domain.LabFile
         args += addr.args(p.dialect)
         ui.info(f"static address {ip} ({p.dialect} boot arguments: {' '.join(addr.args(p.dialect))})")
     if there is None:
-        there = domain.prepare(remote, name, static=req.static is not None, share=bool(p.share_id))
+        there = lab_steps.prepare(remote, name, static=req.static is not None, share=bool(p.share_id))
     shared = bool(p.share_id) and there.share_id == p.share_id
     if p.share_id and not shared:
         ui.info("the lab host has not mounted this lab's shared folder: uploading over SSH")
@@ -289,14 +332,12 @@ def launch(remote: Remote, p: Prepared, config: LabConfig, there: domain.LabFile
     files = lab_share.lab_directory(name) if shared else directory
     lab_doc, cmdline = _lab_copy(p, files, mac, args, config)
     lab_xl = f"{directory}/{name}.xl"
-    # A lease left from an earlier run of this domain must not pass for the new guest's: only one
-    # (re)issued after the create counts (dnsmasq's first field is the expiry time).
     with ui.step("create", p.phases, "create"):
-        created = domain.create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
-        if created.rc != 0:
-            die(f"xl create {name} failed: {run.tail(created.output, 4)}", hint=f"the lab copy is {lab_xl}")
-    return Launched(name, mac, ip, lab_xl, cmdline, sent, "share" if shared else "ssh", time.monotonic(),
-                    created.lease_before)
+        created = lab_steps.create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
+    launched = Launched(name, mac, ip, lab_xl, cmdline, sent, "share" if shared else "ssh",
+                        time.monotonic(), created)
+    launched.check()
+    return launched
 
 
 def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
@@ -345,7 +386,7 @@ def prepared_and_connected(req: Request, config: LabConfig, state_dir: Path) -> 
 def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
     p, remote = prepared_and_connected(req, config, state_dir)
     with remote:
-        there = make_room(remote, p)
+        there = make_room(remote, p, config)
         with _removed_on_failure(remote, p.name, state_dir):
             launched = launch(remote, p, config, there)
             ip = _wait_until_ready(remote, p, launched, config)
@@ -430,7 +471,7 @@ def _wait_until_ready(remote: Remote, p: Prepared, launched: Launched, config: L
 
 def _wait_for_lease(remote: Remote, launched: Launched, config: LabConfig, timeout: float,
                     phases: dict[str, float]) -> str:
-    name, mac, before = launched.name, launched.mac, launched.lease_before
+    name, mac, before = launched.name, launched.mac, launched.created.lease_before
     assert mac is not None
     with ui.step(f"lease for {mac}", phases, "lease"), \
             ui.live_status(f"waiting for dnsmasq to lease {mac} (up to {timeout:.0f} s)"):

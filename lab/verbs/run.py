@@ -65,7 +65,7 @@ def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) 
                 sys.stdout.flush()
 
     with remote:
-        there = make_room(remote, p)
+        there = make_room(remote, p, config)
         follower = None
         try:
             launched = launch(remote, p, config, there)
