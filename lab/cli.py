@@ -393,13 +393,18 @@ def config_cmd(as_json: bool, **settings: Any) -> None:
 
     resolved = _config(**settings)
     values = asdict(resolved.config)
+    # Each of several hosts: only the settings it has for itself.
+    own = {host: {k: v for k, v in asdict(c).items() if v != values[k]} for host, c in resolved.hosts.items()}
     if as_json:
-        ui.emit_json({k: {"value": v, "source": resolved.sources[k]} for k, v in values.items()})
+        data: dict[str, Any] = {k: {"value": v, "source": resolved.sources[k]} for k, v in values.items()}
+        ui.emit_json({**data, "hosts": own} if own else data)
         return
     width = max(map(len, values))
     for name, value in values.items():
         help_text = config.FIELDS[name].metadata["help"]
         click.echo(f"{name:<{width}}  {value!s:<20}  {resolved.sources[name]:<18}  # {help_text}")
+    for host, settings_of_host in own.items():
+        click.echo(f"[hosts.{host}] " + ", ".join(f"{k} = {v!r}" for k, v in settings_of_host.items()))
 
 
 @cli.group("xl")

@@ -48,6 +48,7 @@ def _join(provider: str, user: str) -> str:
 
 
 INVENTORY = "inventory.json"
+RESUME = "rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes"
 # Ansible's local temp and its SSH control sockets: scratch, not part of a lab.
 SCRATCH = ("ansible-tmp", "cp")
 
@@ -78,6 +79,13 @@ class Outcome:
     task_seconds: dict[str, float] = field(default_factory=dict)  # slowest tasks, for reports
     failures: list[tuple[str, str]] = field(default_factory=list)  # (task, message)
 
+    def failure(self) -> str:
+        """The first failing task and its message; "" when none failed."""
+        if not self.failures:
+            return ""
+        task, msg = self.failures[0]
+        return f"provisioning failed at task '{task}': {msg}"
+
     def summary(self) -> str:
         return (f"ok={self.ok} changed={self.changed} failed={self.failed} "
                 f"unreachable={self.unreachable} skipped={self.skipped}")
@@ -91,9 +99,7 @@ def provision(state: Path, ssh: SshFiles, config: LabConfig, facts: ProviderFact
     outcome = provision_hosts(state, {"lab": (ssh, lab_vars(config, facts))}, skip_tags, check,
                               allow_reboot)["lab"]
     if outcome.failures:
-        task, msg = outcome.failures[0]
-        die(f"provisioning failed at task '{task}': {msg}",
-            hint="rerun with -v for every task; the lab keeps what converged, so `xenlab up` resumes")
+        die(outcome.failure(), hint=RESUME)
     return outcome
 
 
@@ -159,7 +165,7 @@ def provision_hosts(state: Path, hosts: Mapping[str, tuple[SshFiles, dict[str, A
             ui.detail(f"task: {ev['name']}")
             for host, outcome in outcomes.items():
                 if not outcome.failures:  # a failed host's line keeps its last task
-                    status.update(host, f"{label(host)}Ansible task {tasks_seen}: {ev['name']}")
+                    status.update(f"{label(host)}Ansible task {tasks_seen}: {ev['name']}", key=host)
         elif kind == "result" and ev.get("host") in outcomes:
             host, outcome = ev["host"], outcomes[ev["host"]]
             if ev["status"] in ("failed", "unreachable"):

@@ -138,7 +138,7 @@ def transfer(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
 
 
 class _QuietStatus:
-    """Stand-in for a live status line where there is no terminal to redraw."""
+    """Stand-in for live status lines where there is no terminal to redraw."""
 
     def __enter__(self) -> _QuietStatus:
         return self
@@ -146,39 +146,20 @@ class _QuietStatus:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def update(self, text: str) -> None:
+    def update(self, text: str, key: str = "") -> None:
         return None
 
 
 def live_status(text: str) -> Any:
     """A spinner line with the time elapsed and a text that can be updated; silent when not on
     a terminal (the steps around it say what happened)."""
-    if settings.json or not sys.stderr.isatty():
-        return _QuietStatus()
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("  " * settings.depth), SpinnerColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), console=console(), transient=True)
-    task = progress.add_task(text, total=None)
-
-    class _Status:
-        def __enter__(self) -> _Status:
-            progress.__enter__()
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            progress.__exit__(None, None, None)
-
-        def update(self, new: str) -> None:
-            progress.update(task, description=new)
-
-    return _Status()
+    return live_lines({"": text})
 
 
 def live_lines(lines: dict[str, str]) -> Any:
-    """live_status with one line per key (a host of several), each updated by key."""
+    """live_status with one line per key (a host of several): update(text, key=KEY)."""
     if settings.json or not sys.stderr.isatty():
-        return _QuietLines()
+        return _QuietStatus()
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("  " * settings.depth), SpinnerColumn(), TimeElapsedColumn(),
@@ -193,12 +174,7 @@ def live_lines(lines: dict[str, str]) -> Any:
         def __exit__(self, *exc: object) -> None:
             progress.__exit__(None, None, None)
 
-        def update(self, key: str, new: str) -> None:
-            progress.update(tasks[key], description=new)
+        def update(self, text: str, key: str = "") -> None:
+            progress.update(tasks[key], description=text)
 
     return _Lines()
-
-
-class _QuietLines(_QuietStatus):
-    def update(self, key: str, text: str = "") -> None:  # type: ignore[override]
-        return None

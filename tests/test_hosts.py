@@ -36,6 +36,9 @@ def test_each_host_has_the_directorys_settings_then_its_own(tmp_path: Path) -> N
         "alpha.example", 22, "ops", "eno2")
     assert (beta.ssh_host, beta.ssh_port, beta.uplink_interface, beta.dhcp_start) == (
         "beta.example", 2222, "enp3s0", "192.168.77.101")
+    shown = json.loads(xenlab("config", "--json", cwd=tmp_path).stdout)["hosts"]
+    assert shown["beta"]["ssh_port"] == 2222 and "ssh_port" not in shown["alpha"]
+    assert "[hosts.beta] ssh_host = 'beta.example', ssh_port = 2222" in xenlab("config", cwd=tmp_path).stdout
     lab_hosts = hosts.all_of(r, tmp_path / ".xenlab")
     assert [(h.name, h.state_dir.relative_to(tmp_path)) for h in lab_hosts] == [
         ("alpha", Path(".xenlab/hosts/alpha")), ("beta", Path(".xenlab/hosts/beta"))]

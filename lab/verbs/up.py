@@ -10,9 +10,9 @@ from pathlib import Path
 
 from lab import admission, converged, providers, resources, ui
 from lab.config import LabConfig
-from lab.errors import LabError
+from lab.errors import LabError, die
 from lab.hosts import LabHost
-from lab.playbook import Outcome, lab_vars, provision_hosts
+from lab.playbook import RESUME, Outcome, lab_vars, provision_hosts
 from lab.remote import Remote
 from lab.ssh import SshFiles, write_files
 from lab.state import LabState
@@ -66,10 +66,7 @@ def up(config: LabConfig, state_dir: Path, options: Options | None = None) -> Up
         with ui.step("Provisioning (Ansible)", reached.phases, "provision"):
             outcome = _provision([reached], state_dir, options)[reached.host.label]
             if outcome.failures:
-                task, msg = outcome.failures[0]
-                raise LabError(f"provisioning failed at task '{task}': {msg}",
-                               hint="rerun with -v for every task; the lab keeps what converged, "
-                                    "so `xenlab up` resumes")
+                die(outcome.failure(), hint=RESUME)
     return _finish(reached, outcome)
 
 
@@ -103,8 +100,7 @@ def up_hosts(hosts: list[LabHost], run_dir: Path, options: Options) -> ManyResul
     for r in reached:
         outcome = outcomes.get(r.host.label, Outcome())
         if outcome.failures:
-            task, msg = outcome.failures[0]
-            failed[r.host.name] = f"provisioning failed at task '{task}': {msg}"
+            failed[r.host.name] = outcome.failure()
             continue
         try:
             ready[r.host.name] = _finish(r, outcome)
