@@ -322,9 +322,17 @@ def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, host: str | 
     resolved = _config(**settings)
     if (svg or png) and resolved.hosts:
         _one_host(resolved, host, "a drawing")  # one picture per host
-    topos = {h.name: read(h.config, h.state_dir) for h in _hosts(resolved, host)}
+    topos, down = {}, []
+    for h in _hosts(resolved, host):
+        try:
+            topos[h.name] = read(h.config, h.state_dir)
+        except LabError as exc:
+            if not h.name:
+                raise
+            ui.warn(f"{h.name}: {exc.message}")  # one host down: the others are still drawn
+            down.append(h.name)
     for path, fmt in ((svg, "svg"), (png, "png")):
-        if path is not None:
+        if path is not None and topos:
             write_image(next(iter(topos.values())), path, fmt)
             ui.info(f"drawn into {path}")
     if as_json:
@@ -335,7 +343,7 @@ def topology_cmd(svg: Path | None, png: Path | None, as_json: bool, host: str | 
                 click.echo(f"[{name}]")
             ui.print_out(tree(topo))
             click.echo(topo.summary())
-    if any(t.problems() for t in topos.values()):
+    if down or any(t.problems() for t in topos.values()):
         sys.exit(1)
 
 

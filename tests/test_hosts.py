@@ -170,6 +170,11 @@ def test_verbs_over_hosts_that_are_not_there(tmp_path: Path) -> None:
     r = xenlab("up", "--json", cwd=tmp_path)
     assert r.returncode == 1 and "2 of 2 hosts not ready: alpha: cannot reach" in r.stderr, r.stderr
     assert set(json.loads(r.stdout)["hosts"]) == {"alpha", "beta"}
+    r = xenlab("topology", "--json", cwd=tmp_path)
+    assert r.returncode == 1 and "warning: alpha:" in r.stderr and "warning: beta:" in r.stderr, r.stderr
+    assert json.loads(r.stdout) == {"hosts": {}} and "Traceback" not in r.stderr
+    r = xenlab("list", cwd=tmp_path)
+    assert r.returncode == 0 and "warning: alpha:" in r.stderr and r.stdout == ""
     r = xenlab("ssh", cwd=tmp_path)
     assert r.returncode == 2 and "--host alpha | --host beta" in r.stderr
     r = xenlab("destroy", "nosuch", cwd=tmp_path)

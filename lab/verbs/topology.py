@@ -13,6 +13,6 @@ from lab.verbs.lifecycle import vm_status
 def read(config: LabConfig, state_dir: Path) -> topology.Topology:
     vm = vm_status(config, state_dir)
     if vm.state != "running":
-        die(f"the lab VM is {vm.state}: there is no live network to draw",
+        die(f"the lab host is {vm.state}: there is no live network to draw",
             hint="`xenlab up` starts it")
     return topology.read(config, state_dir)
