@@ -61,7 +61,11 @@ def write_inventory(state: Path, hosts: Mapping[str, tuple[SshFiles, dict[str, A
     """Each host reached through its own ssh-config (its pinned key), with its own lab variables
     as host variables: one run provisions every host with what is particular to it."""
     inventory = state / INVENTORY
+    # Every host is "xenlab" in its own ssh-config, and Ansible names its SSH control sockets after
+    # that alias: without a directory of its own, each host's tasks would run over the first
+    # host's connection.
     group = {name: {"ansible_host": HOST_ALIAS, "ansible_ssh_common_args": f"-F {ssh.config}",
+                    "ansible_control_path_dir": str(ssh.config.parent / SCRATCH[1]),
                     "ansible_python_interpreter": "/usr/bin/python3", **variables}
              for name, (ssh, variables) in hosts.items()}
     inventory.write_text(json.dumps({"xenlab": {"hosts": group}}, indent=2) + "\n")
