@@ -298,7 +298,7 @@ def test_check_passes_with_a_junit_report(lab: Lab, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     xml = junit.read_text()
     assert 'failures="0"' in xml and 'errors="0"' in xml
-    assert "test_guest_reachable_from_the_users_side[auth2]" in xml and "test_xen_dom0" in xml
+    assert "test_guest_reachable_from_the_users_side[ssh://xenlab-auth2]" in xml and "test_xen_dom0" in xml
 
 
 def test_topology_draws_the_live_lab(lab: Lab, two_guests: list[Out], tmp_path: Path) -> None:
