@@ -34,10 +34,6 @@ def all_of(resolved: Resolved, state_dir: Path) -> list[LabHost]:
     return [LabHost(name, config, state_dir / SUBDIR / name) for name, config in resolved.hosts.items()]
 
 
-def several(resolved: Resolved) -> bool:
-    return bool(resolved.hosts)
-
-
 def chosen(resolved: Resolved, state_dir: Path, name: str | None) -> list[LabHost]:
     """The host --host names, else every host."""
     hosts = all_of(resolved, state_dir)

@@ -257,13 +257,10 @@ def _launch_shared(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     """The files into the shared folder, then one round trip: make room, prepare, create."""
     name = p.name
     mac = domain.guest_mac(name) if p.network else None
-    ip = str(p.static.ip) if p.static is not None else None
-    if ip:
-        ui.info(f"static address from the file's boot arguments: {p.static}")
+    ip = _address_in_file(p)
     with ui.step("upload", p.phases, "upload"):
         for fname, path in p.local.items():
-            copied = lab_share.place(p.state_dir, name, fname, path, p.sha256[fname])
-            ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
+            _into_share(p, fname, path)
     lab_doc, cmdline = _lab_copy(p, lab_share.lab_directory(name), mac, list(p.boot_args), config)
     lab_xl = f"{domain.directory(name)}/{name}.xl"
     with ui.step("create", p.phases, "create"):
@@ -271,6 +268,18 @@ def _launch_shared(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
                                 mac=mac if ip is None else None, lab_xl=lab_xl, text=lab_doc.text)
         _refuse_or_clear(step, p)
     return Launched(name, mac, ip, lab_xl, cmdline, 0, "share", time.monotonic(), step)
+
+
+def _address_in_file(p: Prepared) -> str | None:
+    if p.static is None:
+        return None
+    ui.info(f"static address from the file's boot arguments: {p.static}")
+    return str(p.static.ip)
+
+
+def _into_share(p: Prepared, fname: str, path: Path) -> None:
+    copied = lab_share.place(p.state_dir, p.name, fname, path, p.sha256[fname])
+    ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
 
 
 def launch(remote: Remote, p: Prepared, config: LabConfig,
@@ -283,15 +292,12 @@ def launch(remote: Remote, p: Prepared, config: LabConfig,
         return there
     req, name = p.request, p.name
     mac = domain.guest_mac(name) if p.network else None
-    ip: str | None = None
     args = list(p.boot_args)
     directory = domain.directory(name)
     reservation = f"{domain.HOSTS_DIR}/{name}"
     # The address first: an address in use stops the deploy before anything is sent.
-    if p.static is not None:
-        ip = str(p.static.ip)
-        ui.info(f"static address from the file's boot arguments: {p.static}")
-    elif req.static is not None:
+    ip = _address_in_file(p)
+    if req.static is not None:
         ip = domain.claim_static(remote, name, req.static or None, config)
         addr = bootargs.StaticAddress(ipaddress.IPv4Interface(f"{ip}/{config.prefixlen}"),
                                       config.lab_ip)
@@ -316,8 +322,7 @@ def launch(remote: Remote, p: Prepared, config: LabConfig,
     with ui.step("upload", p.phases, "upload"):
         for fname, path in p.local.items():
             if shared:
-                copied = lab_share.place(p.state_dir, name, fname, path, p.sha256[fname])
-                ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
+                _into_share(p, fname, path)
                 continue
             size = path.stat().st_size
             start = time.monotonic()
