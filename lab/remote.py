@@ -260,7 +260,10 @@ class Connecting:
         self._result: Remote | BaseException | None = None
         self._unwanted = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._open, args=(state_dir,), daemon=True)
+        # Not a daemon: a daemon thread killed at exit in the middle of the SSH handshake aborts
+        # the interpreter (SIGABRT, "exception not rethrown"; seen in CI after a bad-input error).
+        # Exit waits for it instead: it closes its connection at once when discarded.
+        self._thread = threading.Thread(target=self._open, args=(state_dir,))
         self._thread.start()
 
     def _open(self, state_dir: Path) -> None:
