@@ -7,7 +7,6 @@ guest's memory fits. A host that is down is named and passed over, never waited 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +58,13 @@ def choose(readings: dict[str, Reading], memory_mb: int | None) -> tuple[str | N
 def guest_memory(file: Path) -> int | None:
     """The guest's memory (MiB) as its file says; None when it cannot be read here (deploy will
     say why)."""
+    from lab.xl.model import Domain
+    from lab.xl.syntax import read as read_xl
+
     try:
-        text = file.read_text(errors="replace")
-    except OSError:
+        return Domain(read_xl(file)).memory
+    except LabError:
         return None
-    m = re.search(r"^\s*memory\s*=\s*(\d+)\s*$", text, re.M)
-    return int(m.group(1)) if m else None
 
 
 def read(host: LabHost) -> Reading:
