@@ -465,51 +465,42 @@ def image_group() -> None:
 
 
 def _image_command(kind: str, summary: str) -> None:
-    @image_group.command(kind, help=summary)
-    @click.argument("directory", type=click.Path(path_type=Path))
-    @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-                  help="The image file to write.")
-    @click.option("--size", help="Image size (e.g. 16M); default: fitted to the data.")
-    @_json_option
-    def build(directory: Path, output: Path, size: str | None, as_json: bool) -> None:
-        from lab import ui
-        from lab.image import build_image, parse_size
+    from lab.image.arguments import ARGUMENT, OPTIONS
 
-        result = build_image(kind, directory, output, parse_size(size) if size else None)
-        if as_json:
-            ui.emit_json(result.to_json())
+    def build(**params: Any) -> None:
+        from lab.verbs.image import image
+
+        image(kind, **params)
+
+    for option in reversed(OPTIONS):
+        if option.help is None:
+            build = _json_option(build)
         else:
-            click.echo(result.summary(), err=True)
+            build = click.option(*option.names, option.dest, required=option.required,
+                                 type=click.Path(path_type=Path) if option.path else None,
+                                 is_flag=not option.value, help=option.help)(build)
+    build = click.argument(ARGUMENT, type=click.Path(path_type=Path))(build)
+    image_group.command(kind, help=summary)(build)
 
 
-_image_command("fat", "Build a FAT16 image of DIRECTORY, as MirageOS's ocaml-fat reads it.")
-_image_command("tar", "Build a ustar image of DIRECTORY, as MirageOS's ocaml-tar reads it.")
+def _image_commands() -> None:
+    from lab.image.arguments import KINDS
+
+    for kind, summary in KINDS.items():
+        _image_command(kind, summary)
 
 
-def main() -> None:
+_image_commands()
+
+
+def run() -> None:
+    """The whole command line through click; lab.entry.main reports what this raises."""
     try:
         cli.main(standalone_mode=False)
-    except LabError as exc:
-        from lab import ui
-
-        ui.error(exc.message, exc.hint)
-        sys.exit(exc.code)
     except click.exceptions.Abort:
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        sys.exit(1)
-    except OSError as exc:
-        # The last resort: a system error no verb turned into its own message is still one line.
-        from lab import ui
-
-        where = f"{exc.filename}: " if exc.filename else ""
-        ui.error(f"{where}{exc.strerror or exc}", "this is xenlab's bug to report, with the command")
-        sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

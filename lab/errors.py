@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+# Not `from typing import ...`: `xenlab image` imports this module, and typing costs it start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Exit codes, documented in the README; the CLI maps every failure onto one of them.
 EXIT_OK = 0

@@ -11,19 +11,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
+# `xenlab image --json` and every error message import this module: no typing or dataclasses at
+# run time (start-up, see bench/bench_image.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
     from rich.console import Console
 
 
-@dataclass
 class _Settings:
-    verbose: bool = False
-    json: bool = False
-    depth: int = 0
+    __slots__ = ("depth", "json", "verbose")
+
+    def __init__(self) -> None:
+        self.verbose = False
+        self.json = False
+        self.depth = 0
 
 
 settings = _Settings()

@@ -68,8 +68,8 @@ def test_bad_config_is_a_one_line_error_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_help_does_not_import_heavy_modules() -> None:
-    code = ("import sys; sys.argv=['xenlab','--help']\nimport lab.cli\n"
-            "try:\n lab.cli.main()\nexcept SystemExit: pass\n"
+    code = ("import sys; sys.argv=['xenlab','--help']\nimport lab.entry\n"
+            "try:\n lab.entry.main()\nexcept SystemExit: pass\n"
             "heavy=[m for m in ('ansible','paramiko','testinfra','rich','jinja2','vagrant')"
             " if m in sys.modules]\nprint('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout

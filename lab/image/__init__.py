@@ -3,36 +3,43 @@
 Both builders share the same discipline: scan and validate everything first, so bad input fails
 before a byte is written; write to a temporary file beside the output; rename into place only when
 complete. A failed build leaves no image behind.
+
+Start-up is most of what a small image costs (bench/bench_image.py), so this package imports only
+modules the interpreter has already loaded or that are built in: no dataclasses (it pulls in
+inspect), pathlib, contextlib or typing. Paths are plain strings or os.PathLike here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import NoReturn
 
 from lab.errors import bad_input, die
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import NoReturn
+
+PathLike = str | os.PathLike[str]
 
 MiB = 1024 * 1024
 SMALL_FILE = 256 * 1024
 
 
-@dataclass(frozen=True, slots=True)
 class Entry:
     """A file or directory to put into an image, relative to the data directory."""
 
-    rel: str  # posix path relative to the data directory
-    source: str
-    is_dir: bool
-    size: int
-    mtime: float
-    mode: int
+    __slots__ = ("is_dir", "mode", "mtime", "rel", "size", "source")
+
+    def __init__(self, rel: str, source: str, is_dir: bool, size: int, mtime: float, mode: int) -> None:
+        self.rel = rel  # posix path relative to the data directory
+        self.source = source
+        self.is_dir = is_dir
+        self.size = size
+        self.mtime = mtime
+        self.mode = mode
 
     @property
     def name(self) -> str:
@@ -43,15 +50,18 @@ class Entry:
         return self.rel.rsplit("/", 1)[0] if "/" in self.rel else ""
 
 
-@dataclass(frozen=True)
 class ImageResult:
-    path: Path
-    kind: str
-    size: int
-    files: int
-    directories: int
-    data_bytes: int
-    free_bytes: int
+    __slots__ = ("data_bytes", "directories", "files", "free_bytes", "kind", "path", "size")
+
+    def __init__(self, path: PathLike, kind: str, size: int, files: int, directories: int,
+                 data_bytes: int, free_bytes: int) -> None:
+        self.path = os.fspath(path)
+        self.kind = kind
+        self.size = size
+        self.files = files
+        self.directories = directories
+        self.data_bytes = data_bytes
+        self.free_bytes = free_bytes
 
     def summary(self) -> str:
         return (f"{self.path}: {self.kind} image, {self.size / MiB:.1f} MiB, {self.files} files "
@@ -59,19 +69,21 @@ class ImageResult:
                 f"{self.free_bytes / MiB:.1f} MiB free")
 
     def to_json(self) -> dict[str, object]:
-        return {"path": str(self.path), "kind": self.kind, "size": self.size, "files": self.files,
+        return {"path": self.path, "kind": self.kind, "size": self.size, "files": self.files,
                 "directories": self.directories, "data_bytes": self.data_bytes,
                 "free_bytes": self.free_bytes}
 
 
 def parse_size(text: str) -> int:
+    import re
+
     m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.I)
     if not m:
         bad_input(f"--size {text!r}: not a size", hint="use bytes or K/M/G, e.g. --size 16M")
     return int(m.group(1)) * {"": 1, "K": 1024, "M": MiB, "G": 1024 * MiB}[m.group(2).upper()]
 
 
-def scan(directory: Path) -> list[Entry]:
+def scan(directory: PathLike) -> list[Entry]:
     """Every file and directory under `directory`, parents before children, sorted by name.
 
     An image ships to a guest, so nothing from outside the data directory may end up in it: a
@@ -80,15 +92,17 @@ def scan(directory: Path) -> list[Entry]:
     Sockets, FIFOs and devices are an error, since no image format here can hold them; so is a
     name that is not UTF-8, which no reader of the image would see as written.
     """
-    if not directory.is_dir():
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
         bad_input(f"{directory}: not a directory", hint="give the directory of files to put in the image")
-    top = directory.resolve()
+    top = os.path.realpath(directory)
+    inside = top.rstrip("/") + "/"
     out: list[Entry] = []
     special: list[str] = []
     # Iterative, not recursive: a tree nested thousands deep is data, not a reason to crash.
     stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = []
     st_top = os.stat(top)
-    stack.append((str(directory), "", frozenset({(st_top.st_dev, st_top.st_ino)})))
+    stack.append((directory, "", frozenset({(st_top.st_dev, st_top.st_ino)})))
     while stack:
         d, prefix, ancestors = stack.pop()
         try:
@@ -103,8 +117,8 @@ def scan(directory: Path) -> list[Entry]:
                 bad_input(f"{directory}: the name {prefix}{shown} is not UTF-8",
                           hint="rename it (images store names as text)")
             if child.is_symlink():
-                target = Path(os.path.realpath(child.path))
-                if target != top and top not in target.parents:
+                target = os.path.realpath(child.path)
+                if target != top and not target.startswith(inside):
                     bad_input(f"{child.path}: a symlink that leaves the data directory "
                               f"(to {os.readlink(child.path)})",
                               hint="copy the file into the directory: nothing outside it goes into "
@@ -142,41 +156,55 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[int]:
-    """A file descriptor to write the image to; renamed to `output` only on success."""
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        bad_input(f"{output}: directory {parent} does not exist")
-    if output.is_symlink() or (output.exists() and not output.is_file()):
-        bad_input(f"{output}: exists and is not a regular file",
-                  hint="give -o a new file name, or an existing image to replace")
-    tmp = parent / f".{output.name}.{os.getpid()}.xenlab-tmp"
-    try:
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as exc:
-        bad_input(f"{output}: cannot write in {parent}: {exc.strerror}",
-                  hint="write the image to a directory you can write to")
-    try:
-        yield fd
-        # No fsync: like mkfs.fat, mcopy and tar, durability is left to the page cache; the
-        # rename is what keeps a failed or interrupted build from leaving a partial image.
-        os.close(fd)
-        fd = -1
-        # Unlink, then rename: renaming over an existing file makes ext4 (auto_da_alloc) force
-        # the new image's blocks out at once, which costs more than building it.
-        with contextlib.suppress(FileNotFoundError):
-            output.unlink()
-        os.rename(tmp, output)
-    except BaseException as exc:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+class AtomicOutput:
+    """`with AtomicOutput(path) as fd`: a file descriptor to write the image to, renamed to
+    `path` only when the block ends without an exception; otherwise no file is left."""
+
+    def __init__(self, output: PathLike) -> None:
+        self.output = os.fspath(output)
+        parent = os.path.dirname(self.output) or "."
+        if not os.path.isdir(parent):
+            bad_input(f"{self.output}: directory {parent} does not exist")
+        if os.path.islink(self.output) or (os.path.exists(self.output) and not os.path.isfile(self.output)):
+            bad_input(f"{self.output}: exists and is not a regular file",
+                      hint="give -o a new file name, or an existing image to replace")
+        self.tmp = os.path.join(parent, f".{os.path.basename(self.output)}.{os.getpid()}.xenlab-tmp")
+        try:
+            self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            bad_input(f"{self.output}: cannot write in {parent}: {exc.strerror}",
+                      hint="write the image to a directory you can write to")
+
+    def __enter__(self) -> int:
+        return self.fd
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            os.close(self.fd)
+            if exc is None:
+                # No fsync: like mkfs.fat, mcopy and tar, durability is left to the page cache;
+                # the rename is what keeps a failed or interrupted build from leaving a partial
+                # image. Unlink, then rename: renaming over an existing file makes ext4
+                # (auto_da_alloc) force the new image's blocks out at once, which costs more
+                # than building it.
+                _unlink(self.output)
+                os.rename(self.tmp, self.output)
+                return
+        except OSError as error:
+            exc = error
+        _unlink(self.tmp)
         if isinstance(exc, OSError):  # writing the image, not reading the data (copy_into's)
-            die(f"{output}: cannot write the image: {exc.strerror}",
+            die(f"{self.output}: cannot write the image: {exc.strerror}",
                 hint="is the disk full? free space or write it elsewhere")
-        raise
+
+
+def _unlink(path: str) -> None:
+    # Not contextlib.suppress: contextlib is an import `xenlab image` avoids.
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def copy_into(fd: int, entry: Entry, offset: int) -> None:
@@ -255,14 +283,14 @@ def _copy_range(src: int, fd: int, size: int, offset: int) -> int:
     return written
 
 
-def check_output_outside(directory: Path, output: Path) -> None:
-    d, o = directory.resolve(), output.resolve()
-    if o == d or d in o.parents:
-        bad_input(f"{output}: the image would be inside its own data directory {directory}",
-                  hint="write the image somewhere else, e.g. next to the .xl file")
+def check_output_outside(directory: PathLike, output: PathLike) -> None:
+    d, o = os.path.realpath(directory), os.path.realpath(output)
+    if o == d or o.startswith(d.rstrip("/") + "/"):
+        bad_input(f"{os.fspath(output)}: the image would be inside its own data directory "
+                  f"{os.fspath(directory)}", hint="write the image somewhere else, e.g. next to the .xl file")
 
 
-def build_image(kind: str, directory: Path, output: Path, size: int | None = None) -> ImageResult:
+def build_image(kind: str, directory: PathLike, output: PathLike, size: int | None = None) -> ImageResult:
     check_output_outside(directory, output)
     if kind == "fat":
         from lab.image.fat import build

@@ -9,16 +9,13 @@ Lower-case names are stored upper-case with the NT case bits that Linux and mtoo
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import struct
 import time
 import zlib
-from dataclasses import dataclass
 
 from lab.errors import bad_input
-from lab.image import Entry, ImageResult, MiB, atomic_output, copy_into, scan
+from lab.image import AtomicOutput, Entry, ImageResult, MiB, PathLike, copy_into, scan
 
 SECTOR = 512
 DIRENT = 32
@@ -34,16 +31,20 @@ MAX_ROOT_ENTRIES = 65520
 MAX_DIR_ENTRIES = 65536
 HEADROOM = 0.25  # free space left in an auto-sized image, for what the unikernel writes
 
-_SHORT = re.compile(r"[A-Z0-9!#$%&'()\-@^_`{}~]{1,8}(?:\.[A-Z0-9!#$%&'()\-@^_`{}~]{1,3})?")
+_SHORT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()-@^_`{}~")
 _LOWER_BASE, _LOWER_EXT = 0x08, 0x10
 
 
 def short_name(name: str) -> tuple[bytes, int] | None:
     """The 11-byte 8.3 name and NT case bits for `name`, or None if it is not a valid 8.3 name."""
-    if not name.isascii() or not _SHORT.fullmatch(name.upper()):
+    if not name.isascii():
         return None
-    base, _, ext = name.partition(".")
+    base, dot, ext = name.partition(".")
+    if not 1 <= len(base) <= 8 or len(ext) > 3 or (dot and not ext):
+        return None
     upper_base, upper_ext = base.upper(), ext.upper()
+    if not _SHORT_CHARS.issuperset(upper_base) or not _SHORT_CHARS.issuperset(upper_ext):
+        return None
     flags = 0
     if base != upper_base and base == base.lower():
         flags |= _LOWER_BASE
@@ -63,19 +64,21 @@ def _fat_datetime(mtime: float) -> tuple[int, int]:
     return date, clock
 
 
-@dataclass
 class _Node:
-    entry: Entry | None  # None for the root
-    short: bytes
-    flags: int
-    children: list[_Node]
-    first_cluster: int = 0
-    clusters: int = 0
+    __slots__ = ("children", "clusters", "entry", "first_cluster", "flags", "short")
+
+    def __init__(self, entry: Entry | None, short: bytes, flags: int) -> None:
+        self.entry = entry  # None for the root
+        self.short = short
+        self.flags = flags
+        self.children: list[_Node] = []
+        self.first_cluster = 0
+        self.clusters = 0
 
 
 def _tree(entries: list[Entry], directory: str) -> tuple[_Node, int]:
     """The directory tree with validated short names; raises listing every bad name."""
-    root = _Node(None, b"", 0, [])
+    root = _Node(None, b"", 0)
     dirs: dict[str, _Node] = {"": root}
     bad: list[str] = []
     clashes: list[str] = []
@@ -89,7 +92,7 @@ def _tree(entries: list[Entry], directory: str) -> tuple[_Node, int]:
         if sn[0] != b"?" * 11 and key in seen:
             clashes.append(f"{seen[key]} / {e.rel}")
         seen[key] = e.rel
-        node = _Node(e, sn[0], sn[1], [])
+        node = _Node(e, sn[0], sn[1])
         parent = dirs.get(e.parent)
         if parent is not None:
             parent.children.append(node)
@@ -119,12 +122,14 @@ def _dir_bytes(n_children: int) -> int:
     return (n_children + 2) * DIRENT  # with "." and ".."
 
 
-@dataclass(frozen=True)
 class Geometry:
-    sectors_per_cluster: int
-    root_entries: int
-    fat_sectors: int
-    clusters: int
+    __slots__ = ("clusters", "fat_sectors", "root_entries", "sectors_per_cluster")
+
+    def __init__(self, sectors_per_cluster: int, root_entries: int, fat_sectors: int, clusters: int) -> None:
+        self.sectors_per_cluster = sectors_per_cluster
+        self.root_entries = root_entries
+        self.fat_sectors = fat_sectors
+        self.clusters = clusters
 
     @property
     def cluster_bytes(self) -> int:
@@ -145,7 +150,7 @@ class Geometry:
 
 
 def _fat_sectors(clusters: int) -> int:
-    return math.ceil((clusters + 2) * 2 / SECTOR)
+    return -(-(clusters + 2) * 2 // SECTOR)
 
 
 def _clusters_needed(root: _Node, cluster_bytes: int) -> int:
@@ -222,13 +227,11 @@ def _boot_sector(g: Geometry, serial: int) -> bytes:
     return bytes(sector)
 
 
-def build(directory: os.PathLike[str], output: os.PathLike[str], size: int | None) -> ImageResult:
-    from pathlib import Path
-
-    src, out = Path(directory), Path(output)
+def build(directory: PathLike, output: PathLike, size: int | None) -> ImageResult:
+    src = os.fspath(directory)
     entries = scan(src)
-    root, n_root = _tree(entries, str(src))
-    g = geometry(root, n_root, size, str(src))
+    root, n_root = _tree(entries, src)
+    g = geometry(root, n_root, size, src)
 
     # Allocate clusters depth-first, contiguously; remember each directory's byte image.
     fat = bytearray(g.fat_sectors * SECTOR)
@@ -282,7 +285,7 @@ def build(directory: os.PathLike[str], output: os.PathLike[str], size: int | Non
     def offset(cluster: int) -> int:
         return (g.data_start + (cluster - 2) * g.sectors_per_cluster) * SECTOR
 
-    with atomic_output(out) as fd:
+    with AtomicOutput(output) as fd:
         os.ftruncate(fd, g.total_sectors * SECTOR)
         os.pwrite(fd, header, 0)
         stack = [root]
@@ -298,5 +301,5 @@ def build(directory: os.PathLike[str], output: os.PathLike[str], size: int | Non
 
     files = [e for e in entries if not e.is_dir]
     used = (next_cluster - 2) * cb
-    return ImageResult(out, "fat", g.total_sectors * SECTOR, len(files), 1 + len(entries) - len(files),
+    return ImageResult(output, "fat", g.total_sectors * SECTOR, len(files), 1 + len(entries) - len(files),
                        sum(e.size for e in files), g.clusters * cb - used)

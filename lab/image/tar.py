@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import tarfile
-from pathlib import Path
 
 from lab.errors import bad_input
-from lab.image import Entry, ImageResult, atomic_output, cannot_read, changed_size, scan
+from lab.image import AtomicOutput, Entry, ImageResult, PathLike, cannot_read, changed_size, scan
 
 PAD = 4096
 MAX_MEMBER = 8**11 - 1  # ustar's 11 octal digits of size
@@ -70,7 +69,7 @@ def _add_file(tar: tarfile.TarFile, e: Entry) -> None:
             changed_size(e.source)  # tarfile's "unexpected end of data": it shrank
 
 
-def build(directory: Path, output: Path, size: int | None) -> ImageResult:
+def build(directory: PathLike, output: PathLike, size: int | None) -> ImageResult:
     entries = scan(directory)
     if not any(not e.is_dir for e in entries):
         bad_input(f"{directory}: no files to put in the image", hint="is this the right directory?")
@@ -92,7 +91,7 @@ def build(directory: Path, output: Path, size: int | None) -> ImageResult:
     if size is not None and size > MAX_TAR_IMAGE:
         bad_input(f"--size {size} is larger than any block device xenlab makes "
                   f"({MAX_TAR_IMAGE // 1024**3} GiB)", hint="leave out --size to fit the data")
-    with atomic_output(output) as fd:
+    with AtomicOutput(output) as fd:
         sink = _FdWriter(fd)
         with tarfile.open(fileobj=sink, mode="w", format=tarfile.USTAR_FORMAT,  # type: ignore[call-overload]
                           encoding="utf-8") as tar:

@@ -1,0 +1,57 @@
+"""The `xenlab` executable: every failure leaves as one line and an exit code, never a traceback.
+
+`xenlab image fat|tar` in its usual forms is read by lab.image.arguments and run without importing
+click or the rest of the CLI (start-up was most of a small image's time); every other command
+line goes to lab.cli.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lab.errors import EXIT_FAILURE, EXIT_INTERRUPTED, LabError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def main() -> None:
+    from lab.image.arguments import quick
+
+    image = quick(sys.argv[1:])
+    if image is None:
+        from lab.cli import run
+
+        reported(run)
+        return
+
+    def build() -> None:
+        from lab.verbs.image import image as build_image
+
+        build_image(**image)
+
+    reported(build)
+
+
+def reported(work: Callable[[], None]) -> None:
+    """Run `work`; what it raises becomes an `error:` line (and a `hint:`) and an exit code."""
+    try:
+        work()
+    except LabError as exc:
+        from lab import ui
+
+        ui.error(exc.message, exc.hint)
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(EXIT_FAILURE)
+    except OSError as exc:
+        # The last resort: a system error no verb turned into its own message is still one line.
+        from lab import ui
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        ui.error(f"{where}{exc.strerror or exc}", "this is xenlab's bug to report, with the command")
+        sys.exit(EXIT_FAILURE)
