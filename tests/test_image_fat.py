@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,6 +172,19 @@ def test_linux_reads_it_too_if_loop_devices_work(tmp_path: Path) -> None:
 ])
 def test_short_name_rules(name: str, ok: bool) -> None:
     assert (short_name(name) is not None) == ok
+
+
+# The 8.3 rule as Microsoft's FAT specification words it: 1-8 characters, optionally a dot and
+# 1-3 more, from upper-case letters, digits and these symbols (names compared case-blind).
+_SPEC_8_3 = re.compile(r"[A-Z0-9!#$%&'()\-@^_`{}~]{1,8}(?:\.[A-Z0-9!#$%&'()\-@^_`{}~]{1,3})?")
+
+
+@settings(max_examples=500)
+@given(st.from_regex(r"[aZ09_~!-]{0,10}(\.[aZ09_~!.-]{0,5})?", fullmatch=True)
+       | st.from_regex(r"[aZ0+ ,;=é-]{0,10}(\.[aZ0+ ,;=é.-]{0,5})?", fullmatch=True))
+def test_short_names_follow_the_specification(name: str) -> None:
+    accepted = short_name(name) is not None
+    assert accepted == bool(name.isascii() and _SPEC_8_3.fullmatch(name.upper()))
 
 
 _names = st.from_regex(r"[a-z0-9_]{1,8}(\.[a-z0-9]{1,3})?", fullmatch=True)
