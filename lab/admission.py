@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab.checks.facts import xen_hvm
 from lab.config import LabConfig
 from lab.errors import die
 from lab.remote import Remote, ShellScript
@@ -19,11 +20,10 @@ nic=$1
 . /etc/os-release 2>/dev/null; echo "os ${ID:-unknown} ${VERSION_ID:-unknown}"
 if sudo -n true 2>/dev/null; then echo "sudo yes"; else echo "sudo no"; fi
 echo "hypervisor $(cat /sys/hypervisor/type 2>/dev/null)"
-# Under Xen, dom0's /proc/cpuinfo hides VT-x/AMD-V: Xen's own virt_caps says whether HVM works
-# (xl is in /usr/sbin, on sudo's path, not on a login user's).
+# Under Xen, only Xen says (xl is in /usr/sbin, on sudo's path, not on a login user's).
 if [ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ]; then
-  caps=$(sudo -n xl info 2>/dev/null | grep '^virt_caps')
-  case " $caps " in *" hvm "*) echo "virt xen" ;; "  ") echo "virt unknown" ;; *) echo "virt none" ;; esac
+  hvm=$(""" + xen_hvm("sudo -n xl") + r""")
+  case $hvm in hvm) echo "virt xen" ;; none) echo "virt none" ;; *) echo "virt unknown" ;; esac
 elif grep -qwE 'vmx|svm' /proc/cpuinfo; then echo "virt cpu"; else echo "virt none"; fi
 if [ -e "/sys/class/net/$nic" ]; then echo "nic yes"; else echo "nic no"; fi
 echo "nics $(ls /sys/class/net 2>/dev/null | tr '\n' ' ')"

@@ -173,3 +173,23 @@ def test_halt_and_status_never_touch_an_existing_host(tmp_path: Path) -> None:
     assert r.returncode == 0 and "never powers it off" in r.stderr, r.stderr
     status = json.loads(xenlab("status", "--json", cwd=d).stdout)
     assert status["state"] == "unreachable" and "127.0.0.1" in status["detail"], status
+
+
+VIRT_CAPS = {  # `xl info`'s line as Xen 4.17 prints it with VT-x/AMD-V (the QEMU lab's) and without
+    "hvm": "virt_caps              : pv hvm hvm_directio pv_directio hap shadow gnttab-v1",
+    "none": "virt_caps              : pv pv_directio gnttab-v1",
+}
+
+
+@pytest.mark.parametrize("case", ["hvm", "none", "no xl"])
+def test_xens_own_word_on_hvm(tmp_path: Path, case: str) -> None:
+    """The one reading of Xen's virt_caps (checks.facts.xen_hvm; admission and check use it), run
+    by dash and this machine's awk (mawk, as in dom0) over a stand-in `xl` printing the line."""
+    from lab.checks.facts import xen_hvm
+
+    xl = tmp_path / "xl"
+    xl.write_text("#!/bin/sh\nexit 1\n" if case == "no xl" else
+                  f"#!/bin/sh\necho 'host                   : xenlab'\necho '{VIRT_CAPS[case]}'\n")
+    xl.chmod(0o755)
+    out = subprocess.run(["/bin/sh", "-c", xen_hvm(str(xl))], capture_output=True, text=True).stdout
+    assert out.strip() == ("" if case == "no xl" else case)
