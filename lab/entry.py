@@ -7,9 +7,10 @@ line goes to lab.cli.
 
 from __future__ import annotations
 
+import signal
 import sys
 
-from lab.errors import EXIT_FAILURE, EXIT_INTERRUPTED, LabError
+from lab.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, LabError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,8 +35,18 @@ def main() -> None:
     reported(build)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C: what a verb cleans up on the way out (a loop mount, a
+    half-built image, a half-deployed domain) is cleaned up when a CI job or a kill stops it too."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def reported(work: Callable[[], None]) -> None:
     """Run `work`; what it raises becomes an `error:` line (and a `hint:`) and an exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         work()
     except LabError as exc:
@@ -43,6 +54,9 @@ def reported(work: Callable[[], None]) -> None:
 
         ui.error(exc.message, exc.hint)
         sys.exit(exc.code)
+    except _Terminated:
+        sys.stderr.write("terminated\n")
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)

@@ -358,8 +358,8 @@ def _stop_if_interrupted(exc: BaseException) -> None:
     the KeyboardInterrupt as its context. The user asked to stop, so stop; never retry."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, KeyboardInterrupt):
-            raise KeyboardInterrupt from exc
+        if isinstance(cause, KeyboardInterrupt):  # or SIGTERM's subclass of it: the same kind
+            raise type(cause)() from exc
         cause = cause.__context__
 
 

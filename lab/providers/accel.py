@@ -10,6 +10,7 @@ port and leaves through isa-debug-exit. Only a payload that arrives within secon
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -60,9 +61,11 @@ def probe(accel: str, cpu: str, timeout: float = PROBE_TIMEOUT,
         proc = run.spawn(argv)
         try:
             code = proc.wait(timeout=timeout)
-        except Exception:  # subprocess.TimeoutExpired, KeyboardInterrupt: never leave it running
+        except BaseException as exc:  # a timeout, Ctrl-C, SIGTERM: never leave it running
             proc.kill()
             proc.wait()
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
             took = time.monotonic() - start
             arrived = serial.exists() and TOKEN in serial.read_bytes()
             if arrived:  # ran the payload but could not leave: the exit device is what failed
