@@ -267,7 +267,9 @@ def test_uploads_show_a_progress_bar_on_a_terminal(lab: Provisioned, tmp_path: P
     leader, follower = pty.openpty()
     proc = subprocess.Popen([*XENLAB, "deploy", "bar.xl"], cwd=tmp_path, stdin=follower,
                             stdout=follower, stderr=follower,
-                            env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"})
+                            # A terminal that can draw (rich draws nothing live on TERM=dumb,
+                            # or when TERM is unset, as under `env -i`).
+                            env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "TERM": "xterm"})
     os.close(follower)
     screen = b""
     with contextlib.suppress(OSError):  # EIO once the last writer is gone
