@@ -22,7 +22,6 @@ from lab.remote import ShellScript
 UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4_1", "sse4_2", "popcnt", "aes", "pclmulqdq")
 
 
-
 def xen_hvm(xl: str = "xl") -> str:
     """Shell that prints `hvm` when Xen offers HVM containers (what PVH guests, MirageOS 4,
     need), `none` when it does not, and nothing when `xl info` cannot be read. Under Xen, dom0's
