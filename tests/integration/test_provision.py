@@ -31,6 +31,7 @@ from lab.playbook import Outcome, provision
 from lab.providers import ProviderFacts
 from lab.remote import Remote
 from lab.ssh import SshFiles, SshTarget, connect, write_files
+from lab.state import LabState
 
 if TYPE_CHECKING:
     from integration.labhost import LabHost
@@ -77,6 +78,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisioned]:
         t2 = time.monotonic()
         timings = {"first_run_s": round(t1 - t0, 1), "second_run_s": round(t2 - t1, 1)}
         print(f"\nprovisioning timings: {json.dumps(timings)}")
+        # The state a deploy finds there: each deploy test also runs alone (-k).
+        LabState(ssh={"host": target.host, "port": target.port, "user": target.user,
+                      "identity": str(target.identity)}).save(state)
         yield Provisioned(host, state, ssh, target, first, second, t1 - t0, t2 - t1)
     finally:
         host.close()
@@ -214,13 +218,10 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
     """`xenlab deploy` over real SSH, Ctrl-C while the kernel is on its way, then the same deploy
     again. This host has no Xen, so the rerun ends at `xl create`: after the whole upload."""
     from lab.remote import sha256_file
-    from lab.state import LabState
 
     work = tmp_path / "work"
     work.mkdir()
     (work / ".xenlab").symlink_to(lab.state)
-    LabState(ssh={"host": lab.target.host, "port": lab.target.port, "user": lab.target.user,
-                  "identity": str(lab.target.identity)}).save(lab.state)
     name = f"big{tmp_path.name[-6:].replace('_', '')}".lower()
     kernel = work / "big.xen"
     kernel.write_bytes(os.urandom(256 << 20))
