@@ -96,7 +96,6 @@ def scan(directory: PathLike) -> list[Entry]:
     if not os.path.isdir(directory):
         bad_input(f"{directory}: not a directory", hint="give the directory of files to put in the image")
     top = os.path.realpath(directory)
-    inside = top.rstrip("/") + "/"
     out: list[Entry] = []
     special: list[str] = []
     # Iterative, not recursive: a tree nested thousands deep is data, not a reason to crash.
@@ -116,13 +115,11 @@ def scan(directory: PathLike) -> list[Entry]:
                 shown = child.name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
                 bad_input(f"{directory}: the name {prefix}{shown} is not UTF-8",
                           hint="rename it (images store names as text)")
-            if child.is_symlink():
-                target = os.path.realpath(child.path)
-                if target != top and not target.startswith(inside):
-                    bad_input(f"{child.path}: a symlink that leaves the data directory "
-                              f"(to {os.readlink(child.path)})",
-                              hint="copy the file into the directory: nothing outside it goes into "
-                                   "an image")
+            if child.is_symlink() and not _within(os.path.realpath(child.path), top):
+                bad_input(f"{child.path}: a symlink that leaves the data directory "
+                          f"(to {os.readlink(child.path)})",
+                          hint="copy the file into the directory: nothing outside it goes into "
+                               "an image")
             try:
                 st = child.stat()  # follows symlinks (inside the directory only, checked above)
             except OSError as exc:
@@ -284,10 +281,14 @@ def _copy_range(src: int, fd: int, size: int, offset: int) -> int:
 
 
 def check_output_outside(directory: PathLike, output: PathLike) -> None:
-    d, o = os.path.realpath(directory), os.path.realpath(output)
-    if o == d or o.startswith(d.rstrip("/") + "/"):
+    if _within(os.path.realpath(output), os.path.realpath(directory)):
         bad_input(f"{os.fspath(output)}: the image would be inside its own data directory "
                   f"{os.fspath(directory)}", hint="write the image somewhere else, e.g. next to the .xl file")
+
+
+def _within(path: str, top: str) -> bool:
+    """Whether resolved `path` is `top` or lies under it (both resolved: realpath)."""
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def build_image(kind: str, directory: PathLike, output: PathLike, size: int | None = None) -> ImageResult:
