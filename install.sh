@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs xenlab and everything it drives on Debian 12 (as root, or with sudo available).
+# Installs xenlab and everything it drives on Debian 12 or 13 (as root, or with sudo available).
 # Idempotent: a second run installs nothing new. apt and pip keep their own caches between runs.
 #   ./install.sh                 Debian packages, then the Python part
 #   ./install.sh --python-only   only the Python part (.venv, /usr/local/bin/xenlab)
@@ -11,11 +11,26 @@ PYTHON_ONLY=0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# What differs between releases is in lab/releases.py; it names this release's packages, or
+# says which releases xenlab supports. Debian's python3 is enough to ask it.
+VERSION_ID=""
+[ -r /etc/os-release ] && VERSION_ID=$(. /etc/os-release && [ "${ID:-}" = debian ] && echo "${VERSION_ID:-}")
+if ! command -v python3 >/dev/null; then
+    echo "error: python3 is not installed" >&2
+    echo "hint: apt-get install python3 python3-venv, then run ./install.sh again" >&2
+    exit 2
+fi
+if ! RELEASE_PACKAGES=$(python3 -m lab.releases "$VERSION_ID" 2>&1); then
+    echo "error: this system is not a Debian release xenlab supports (${PRETTY_NAME:-$(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}")})" >&2
+    echo "hint: $RELEASE_PACKAGES" >&2
+    exit 2
+fi
+
 PACKAGES=(
     # block images are read back by the real tools in tests
     dosfstools mtools tar
-    # Xen's own .xl parser (libxlutil), the oracle for xenlab's
-    libxenmisc4.17
+    # Xen's own .xl parser (libxlutil), the oracle for xenlab's: this release's
+    $RELEASE_PACKAGES
     # the lab VM: Vagrant (VirtualBox provider; vagrant-libvirt validates the libvirt block)
     # or QEMU run by xenlab
     vagrant vagrant-libvirt qemu-system-x86 qemu-utils
@@ -46,7 +61,14 @@ fi
 # Debian's python3 refuses pip (PEP 668), and a venv never touches the system's packages.
 # PYTHON picks the interpreter that makes it (default: the first python3 on PATH).
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "error: $PYTHON cannot make a virtual environment (Debian keeps that in python3-venv)" >&2
+    echo "hint: apt-get install python3-venv, or run ./install.sh without --python-only" >&2
+    exit 2
+fi
+# A .venv left half-made (no pip in it) by an earlier failed run is made again.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
@@ -54,6 +76,8 @@ fi
 $SUDO ln -sf "$PWD/.venv/bin/xenlab" /usr/local/bin/xenlab
 echo "xenlab installed: /usr/local/bin/xenlab -> $PWD/.venv/bin/xenlab"
 found=$(command -v xenlab || true)
-if [ "$found" != /usr/local/bin/xenlab ]; then
+if [ -z "$found" ]; then
+    echo "note: /usr/local/bin is not on your PATH: run /usr/local/bin/xenlab, or add it to PATH"
+elif [ "$found" != /usr/local/bin/xenlab ]; then
     echo "note: \`xenlab\` on your PATH is $found, found before /usr/local/bin; run /usr/local/bin/xenlab or remove the other one"
 fi

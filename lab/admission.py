@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.checks.facts import xen_hvm
+from lab import releases
 from lab.config import LabConfig
 from lab.errors import die
 from lab.remote import Remote, ShellScript
@@ -61,9 +62,9 @@ def problems(host: Host, config: LabConfig, allow_reboot: bool, reboot: bool = T
     """(what is wrong, what to do) for each way host cannot become this lab's host.
     reboot: whether this run would reboot into Xen (not with --skip-tags xen_reboot)."""
     found = []
-    if host.os != "debian 12":
-        found.append((f"it runs {host.os}, not Debian 12: the roles install Debian 12's Xen",
-                      "use a Debian 12 (bookworm) host"))
+    if releases.by_os(host.os) is None:
+        found.append((f"it runs {host.os}, not {releases.supported()}: the roles install the Xen "
+                      "those releases maintain", f"use a {releases.supported()} host"))
     if not host.sudo:
         found.append((f"{config.ssh_user} cannot sudo without a password",
                       f"on the host: echo '{config.ssh_user} ALL=(ALL) NOPASSWD: ALL' | "

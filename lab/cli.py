@@ -259,7 +259,8 @@ def deploy_cmd(file: Path, as_json: bool, timings: bool, host: str | None, **kw:
 @click.option("--junit-xml", type=click.Path(path_type=Path), help="Write a JUnit report (for CI).")
 def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, host: str | None, **kw: Any) -> None:
     """Run FILE.xl's unikernel as a test: its console on stdout until it ends, then removed.
-    Exit 0 for a poweroff (a clean exit), 1 for a crash or reboot, 124 at the timeout."""
+    Exit with the status its console reports (Solo5's `solo5_exit(N) called`; 0 for a plain
+    poweroff), 1 for a crash or reboot, 124 at the timeout."""
     from lab import ui
     from lab.placement import place
     from lab.verbs.run import run, write_junit
@@ -268,13 +269,15 @@ def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, host: str | None,
     outcome = run(_request(file, **kw), h.config, h.state_dir, echo=not as_json)
     if junit_xml:
         write_junit(outcome, junit_xml)
+    if outcome.status_hidden and outcome.ended == "poweroff":
+        ui.warn("the command line hides Solo5's exit line (--solo5:quiet, error or warn): only a "
+                "poweroff and a crash can be told apart, not the exit status")
     if as_json:
         ui.emit_json(outcome.to_json())
     elif outcome.passed:
         ui.info(outcome.verdict())
     else:
-        ui.error(outcome.verdict(), "the console above is all the guest said"
-                 if outcome.ended != "timeout" else "a longer --timeout, if it is still working")
+        ui.error(outcome.verdict(), outcome.hint())
     sys.exit(outcome.exit_code)
 
 

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import bad_input
+from lab.releases import DEFAULT as DEFAULT_RELEASE
+from lab.releases import RELEASES
 
 CONFIG_FILE = "xenlab.toml"
 ENV_PREFIX = "XENLAB_"
 PROVIDERS = ("auto", "virtualbox", "qemu", "ssh")
 ACCELS = ("auto", "kvm", "tcg")
+PAGING = ("hap", "shadow")
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool = False,
@@ -37,7 +40,7 @@ def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool 
 @dataclass(frozen=True)
 class LabConfig:
     provider: str = _setting("auto", "where the lab runs: a VM xenlab makes (virtualbox, qemu; auto: "
-                             "VirtualBox if usable, else QEMU) or an existing Debian 12 host (ssh)",
+                             "VirtualBox if usable, else QEMU) or an existing Debian 12 or 13 host (ssh)",
                              PROVIDERS, flag=True)
     ssh_host: str = _setting("", "provider ssh: the existing host's name or address", per_host=True)
     ssh_port: int = _setting(22, "provider ssh: its SSH port", per_host=True)
@@ -61,13 +64,20 @@ class LabConfig:
     lease_time: str = _setting("12h", "dnsmasq lease time", per_host=True)
     bridge: str = _setting("br0", "the lab bridge guests' vifs join", per_host=True)
     nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC", per_host=True)
-    box: str = _setting("debian/bookworm64", "Vagrant box of the lab VM")
+    release: str = _setting(DEFAULT_RELEASE, "the Debian release of a lab VM xenlab makes (QEMU, "
+                            "VirtualBox); an existing host keeps its own", tuple(RELEASES))
+    box: str = _setting("", "Vagrant box of the lab VM (empty: the release's debian/SUITE64)")
     vm_memory: int = _setting(2048, "lab VM memory, MiB")
     vm_cpus: int = _setting(2, "lab VM virtual CPUs")
     dom0_memory: int = _setting(768, "memory pinned to dom0, MiB", per_host=True)
     pvh: bool = _setting(True, "run PVH guests (needs nested virtualization on VirtualBox)", per_host=True)
+    paging: str = _setting("hap", "how Xen pages PVH and HVM guests: hap (hardware-assisted, "
+                           "what unikernels are tested on) or shadow (only where the host's Xen "
+                           "was built with it; Debian's security-supported builds are not)", PAGING,
+                           per_host=True)
     guest_memory_min: int = _setting(32, "smallest guest memory `fix` accepts, MiB")
-    guest_memory_max: int = _setting(128, "largest guest memory `fix` accepts, MiB")
+    guest_memory_max: int = _setting(0, "largest guest memory `fix` accepts, MiB (0: no bound of "
+                                     "its own; the lab host's free memory decides at `xl create`)")
     state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
     host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
     share: bool = _setting(True, "deploy: hand kernels and images to the lab through the shared "
@@ -77,6 +87,10 @@ class LabConfig:
 
     def network(self) -> ipaddress.IPv4Network:
         return ipaddress.IPv4Network(self.subnet, strict=False)
+
+    @property
+    def vagrant_box(self) -> str:
+        return self.box or RELEASES[self.release].vagrant_box
 
     @property
     def netmask(self) -> str:
@@ -270,8 +284,10 @@ def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = Tru
         fail("dom0_memory", f"must be below vm_memory ({config.vm_memory})")
     if config.vm_cpus < 1:
         fail("vm_cpus", "must be at least 1")
-    if not 0 < config.guest_memory_min <= config.guest_memory_max:
-        fail("guest_memory_max", "must be at least guest_memory_min")
+    if config.guest_memory_min <= 0:
+        fail("guest_memory_min", "must be at least 1")
+    if config.guest_memory_max and config.guest_memory_max < config.guest_memory_min:
+        fail("guest_memory_max", "must be 0 (no bound) or at least guest_memory_min")
     if config.provider == "ssh" and one_host:
         for name in ("ssh_host", "ssh_user", "ssh_key", "uplink_interface"):
             if not getattr(config, name):

@@ -254,20 +254,21 @@ def _vifs(ctx: Context, doc: XlFile) -> Outcome:
 
 @_check
 def _memory(ctx: Context, doc: XlFile) -> Outcome:
-    low, high = ctx.config.guest_memory_min, ctx.config.guest_memory_max
+    low = ctx.config.guest_memory_min
+    high = ctx.config.guest_memory_max or 1 << 40  # 0: no bound of the lab's own
     memory = doc.number("memory")
     findings: list[Finding] = []
     sets: dict[str, int] = {}
     if memory is None and doc.get("memory") is not None:
+        fallback = template.DEFAULT_MEMORY
         findings.append(_finding(doc, "XL007", "memory", "memory is not a number",
-                                 f"memory = {high}"))
-        memory = sets["memory"] = high
+                                 f"memory = {fallback}"))
+        memory = sets["memory"] = fallback
     elif memory is not None and not low <= memory <= high:
         new = low if memory < low else high
-        why = "runs out of memory" if memory < low else "starves the lab of memory"
-        findings.append(_finding(doc, "XL007", "memory",
-                                 f"memory = {memory} {why} (lab range {low}-{high} MiB)",
-                                 f"memory = {new}"))
+        why = (f"runs out of memory (lab minimum {low} MiB)" if memory < low
+               else f"starves the lab of memory (lab maximum {high} MiB)")
+        findings.append(_finding(doc, "XL007", "memory", f"memory = {memory} {why}", f"memory = {new}"))
         memory = sets["memory"] = new
     maxmem = doc.number("maxmem")
     if memory is not None and maxmem is not None and maxmem < memory:

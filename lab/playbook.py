@@ -37,6 +37,7 @@ def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:
         "lab_forwarding_nat": config.nat,
         "xen_hypervisor_dom0_memory_mb": config.dom0_memory,
         "xen_hypervisor_vif_bridge": config.bridge,
+        "xen_hypervisor_paging": config.paging,
         "xen_hypervisor_cmdline_extra": _join(facts.xen_cmdline_extra, config.xen_cmdline_extra),
         "xen_hypervisor_dom0_cmdline_extra": _join(facts.dom0_cmdline_extra, config.dom0_cmdline_extra),
     }

@@ -16,4 +16,7 @@ def xen():
     try:
         return Xen()
     except Unavailable as exc:
-        pytest.skip(f"libxlutil not installed (apt-get install libxenmisc4.17): {exc}")
+        from lab.releases import RELEASES
+
+        names = " or ".join(r.xen_parser_package for r in RELEASES.values())
+        pytest.skip(f"libxlutil not installed (./install.sh, or apt-get install {names}): {exc}")

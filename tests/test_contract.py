@@ -48,6 +48,6 @@ def test_vagrantfile_defaults_are_the_settings_defaults() -> None:
     text = (ROOT / "Vagrantfile").read_text()
     found = dict(re.findall(r'^\s*"(\w+)" => "?([^",\n]+)"?,', text, re.M))
     c = LabConfig()
-    assert found["box"] == c.box and found["lab_ip"] == c.lab_ip
+    assert found["box"] == c.vagrant_box and found["lab_ip"] == c.lab_ip
     assert int(found["memory"]) == c.vm_memory and int(found["cpus"]) == c.vm_cpus
     assert (found["nested"] == "true") is c.pvh

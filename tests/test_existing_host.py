@@ -13,6 +13,7 @@ import pytest
 from helpers import xenlab
 
 from lab import admission
+from lab.releases import RELEASES
 from lab.config import LabConfig, load
 from lab.errors import LabError
 from lab.playbook import lab_vars
@@ -77,17 +78,26 @@ via eno1
 CONFIG = LabConfig(**SSH)  # type: ignore[arg-type]
 
 
-def test_a_debian_12_xen_host_is_admitted() -> None:
-    host = admission.Host.parse(XEN_HOST)
+@pytest.mark.parametrize("version", list(RELEASES))
+def test_a_xen_host_of_each_supported_release_is_admitted(version: str) -> None:
+    host = admission.Host.parse(XEN_HOST.replace("os debian 12", f"os debian {version}"))
     assert (host.os, host.sudo, host.xen, host.virt, host.nic, host.via) == (
-        "debian 12", True, True, True, True, "eno1")
+        f"debian {version}", True, True, True, True, "eno1")
     assert admission.problems(host, CONFIG, allow_reboot=False) == []
+
+
+@pytest.mark.parametrize("os_id", ["debian 11", "debian 14", "ubuntu 24.04", "debian", "unknown"])
+def test_a_host_of_another_release_is_refused_naming_the_supported_ones(os_id: str) -> None:
+    host = admission.Host.parse(XEN_HOST.replace("os debian 12", f"os {os_id}"))
+    [(what, todo)] = admission.problems(host, CONFIG, allow_reboot=False)
+    assert f"it runs {os_id}, not Debian 12 (bookworm) and Debian 13 (trixie)" in what
+    assert "Debian 13 (trixie)" in todo
 
 
 def test_every_shortcoming_is_named_with_what_to_do() -> None:
     found = admission.problems(admission.Host.parse(OLD_HOST), CONFIG, allow_reboot=False)
     whats = " | ".join(what for what, _ in found)
-    for expected in ("not Debian 12", "ops cannot sudo", "no CPU virtualisation", "no NIC named eno2",
+    for expected in ("not Debian 12 (bookworm) and Debian 13", "ops cannot sudo", "no CPU virtualisation", "no NIC named eno2",
                      "not running Xen"):
         assert expected in whats
     assert len(found) == 5 and all(todo for _, todo in found)

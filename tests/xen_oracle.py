@@ -1,4 +1,5 @@
-"""Xen's own .xl parser (libxlutil from libxenmisc4.17), called through ctypes.
+"""Xen's own .xl parser (libxlutil from the libxenmisc of a release in lab/releases.py), called
+through ctypes.
 
 This is the oracle the tests hold xenlab's parser to: whatever libxlutil reads from a file is, by
 definition, what `xl create` will do with it.
@@ -28,11 +29,19 @@ class XenResult:
 
 class Xen:
     def __init__(self) -> None:
-        try:
-            self.u = C.CDLL("libxlutil.so.4.17")
-            self.l = C.CDLL("libxenlight.so.4.17")
-        except OSError as exc:
-            raise Unavailable(str(exc)) from exc
+        from lab.releases import RELEASES
+
+        errors = []
+        for release in RELEASES.values():  # whichever release's library this system has
+            try:
+                self.u = C.CDLL(release.xen_parser_library)
+                self.l = C.CDLL(release.xen_light_library)
+                self.release = release
+                break
+            except OSError as exc:
+                errors.append(str(exc))
+        else:
+            raise Unavailable("; ".join(errors))
         self.libc = C.CDLL(None)
         self.libc.fopen.restype = C.c_void_p
         self.libc.fopen.argtypes = [C.c_char_p, C.c_char_p]

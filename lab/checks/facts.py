@@ -16,10 +16,16 @@ from lab import resources
 from lab.config import LabConfig
 from lab.remote import ShellScript
 
-# What today's unikernels need from the CPU, as Linux's /proc/cpuinfo spells it: x86-64-v2
-# (SSSE3, SSE4.1/4.2, POPCNT) plus AES-NI and PCLMULQDQ, which mirage-crypto and nocrypto use; a
-# MirageOS 3 web server traps at boot without AES-NI (aeskeygenassist: invalid operand).
-UNIKERNEL_CPU_FLAGS = ("ssse3", "sse4_1", "sse4_2", "popcnt", "aes", "pclmulqdq")
+# What today's unikernels need from the CPU, as Linux's /proc/cpuinfo spells it, and who needs it.
+_CRYPTO = "mirage-crypto and nocrypto (a MirageOS 3 web server traps at boot without AES-NI)"
+_HWRNG = "Unikraft, whose random number generator refuses to boot without it"
+UNIKERNEL_CPU_NEEDS = {
+    **{f: "x86-64-v2, which unikernels are compiled for" for f in ("ssse3", "sse4_1", "sse4_2", "popcnt")},
+    "aes": _CRYPTO, "pclmulqdq": _CRYPTO, "rdrand": _HWRNG, "rdseed": _HWRNG,
+}
+UNIKERNEL_CPU_FLAGS = tuple(UNIKERNEL_CPU_NEEDS)
+_CPU_LACKS = "".join(f'case $flags in *" {f} "*) ;; *) echo "the lab CPU lacks {f}: needed by {who}" ;; esac\n'
+                     for f, who in UNIKERNEL_CPU_NEEDS.items())
 
 
 def xen_hvm(xl: str = "xl") -> str:
@@ -30,7 +36,7 @@ def xen_hvm(xl: str = "xl") -> str:
 
 
 # The variables every fragment may read, in the order the compiled script receives them.
-PARAMETERS = ("bridge", "address", "prefix", "dhcp_range", "subnet", "nat", "dom0_mb")
+PARAMETERS = ("bridge", "address", "prefix", "dhcp_range", "subnet", "nat", "dom0_mb", "paging")
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,11 @@ FACTS = (
          "the last reboot did not boot the Xen GRUB entry (`xenlab up --provision` reboots into it)",
          xen=True),
     Fact("unikernel_cpu", f"""
-flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) " missing=
-for f in {' '.join(UNIKERNEL_CPU_FLAGS)}; do
-  case $flags in *" $f "*) ;; *) missing="$missing $f" ;; esac
-done
-[ -z "$missing" ] || echo "the lab's CPU lacks$missing: unikernels using AES-NI crypto trap at boot"
-[ "$({xen_hvm()})" = hvm ] ||
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+{_CPU_LACKS}[ "$({xen_hvm()})" = hvm ] ||
   echo "Xen offers no hvm in virt_caps: PVH guests (MirageOS 4) cannot start"
-""", "QEMU: a CPU model without them, or no +svm; VirtualBox: nested hardware virtualisation off",
+""", "QEMU: a CPU model without them (QEMU 7.2's TCG has no RDSEED), or no +svm; VirtualBox: "
+         "nested hardware virtualisation off",
          xen=True, provisioned=False),
     Fact("bridge", f"""
 ip -o -4 addr show dev "$bridge" 2>/dev/null | grep -q " inet $address/$prefix " ||
@@ -109,7 +112,7 @@ def values(config: LabConfig) -> tuple[str, ...]:
     """The settings the fragments read, in PARAMETERS' order."""
     return (config.bridge, config.lab_ip, str(config.prefixlen),
             f"{config.dhcp_start},{config.dhcp_end}", str(config.network()),
-            "1" if config.nat else "0", str(config.dom0_memory))
+            "1" if config.nat else "0", str(config.dom0_memory), config.paging)
 
 
 def script(facts: tuple[Fact, ...] | list[Fact], args: tuple[str, ...], prologue: str = "",

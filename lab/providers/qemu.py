@@ -26,6 +26,7 @@ from lab.config import LabConfig
 from lab.errors import LabError, die
 from lab.providers import ProviderFacts, VmStatus, accel, qemu_cache, qemu_image
 from lab.providers.qmp import Qmp
+from lab.releases import RELEASES, Release
 from lab.remote import Remote
 from lab.ssh import SshTarget
 
@@ -35,11 +36,22 @@ LAB_MAC = "52:54:00:77:00:02"
 # dom0 processes under Xen segfault now and then while guests are created (sshd "Corrupted MAC
 # on input", heap corruption in udevd); measured 1 crash in 3 two-guest create cycles with max,
 # none with qemu64. On top of qemu64, what today's unikernels need from any laptop's CPU (see
-# UNIKERNEL_CPU_FLAGS; QEMU spells sse4_1 as sse4.1); SVM gives Xen `hvm`, which PVH guests
-# (MirageOS 4) need (Xen pages them in shadow mode here, see facts()). Stability:
-# bench/bench_guest_cycles.py.
+# UNIKERNEL_CPU_NEEDS; QEMU spells sse4_1 as sse4.1); SVM and NPT give Xen `hvm` and `hap`, which
+# PVH guests (MirageOS 4) need. Stability: bench/bench_guest_cycles.py, bench/boot_table.md.
 TCG_CPU = ",".join(["qemu64", "+svm", "+npt",
                     *(f"+{f.replace('_', '.')}" for f in UNIKERNEL_CPU_FLAGS)])
+_TCG_LACKS = re.compile(r"TCG doesn't support requested feature: \S+\.([\w.]+) \[")
+
+
+def tcg_cpu() -> str:
+    """TCG_CPU less what this QEMU's TCG cannot give (7.2 has no RDSEED): asking for it only
+    makes QEMU warn, and `xenlab check` names what is missing."""
+    probe = run.run(["qemu-system-x86_64", "-accel", "tcg", "-cpu", TCG_CPU, "-M", "pc", "-nodefaults",
+                     "-display", "none", "-kernel", "/nonexistent/xenlab-cpu-probe"], check=False, timeout=30)
+    lacks = {f"+{name}" for name in _TCG_LACKS.findall(probe.stderr)}
+    return ",".join(f for f in TCG_CPU.split(",") if f not in lacks)
+
+
 KVM_CPU = "host"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
@@ -95,13 +107,10 @@ class Qemu:
 
     # -- facts ----------------------------------------------------------------------------------
     def facts(self) -> ProviderFacts:
-        xen = "console=com1 com1=115200,8n1"
-        if self._meta().get("accel") == "tcg":
-            # Shadow paging, not HAP: under TCG, QEMU's emulated NPT triple-faulted 3 PVH boots
-            # in 19 (Xen dumps the guest with Xen's own RIP in it); with hap=0, none in 32
-            # (bench/bench_guest_cycles.py). PV guests never used HAP.
-            xen += " hap=0"
-        return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra=xen,
+        # HAP under TCG too (QEMU's emulated NPT): real unikernels boot with it (Solo5's 32 MiB
+        # guests abort at boot under shadow paging), and Debian's security-supported Xen has no
+        # shadow paging at all. The measurements: bench/boot_table.md.
+        return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra="console=com1 com1=115200,8n1",
                              dom0_cmdline_extra="console=hvc0 earlyprintk=xen")
 
     @property
@@ -116,6 +125,12 @@ class Qemu:
 
     def _update_meta(self, **values: object) -> None:
         self.meta.write_text(json.dumps({**self._meta(), **values}))
+
+    @property
+    def release(self) -> Release:
+        """The release this lab's disk was made of (a later change of the setting applies to the
+        next new lab: a disk is not converted)."""
+        return RELEASES[str(self._meta().get("release", self.config.release))]
 
     @property
     def started_from(self) -> str:
@@ -169,10 +184,10 @@ class Qemu:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _ensure_disk(self, recipe: str | None) -> None:
-        base = qemu_image.ensure_base()
+        base = qemu_image.ensure_base(self.release)
         if self.overlay.exists():
             return
-        cached = qemu_cache.find(recipe) if recipe else None
+        cached = qemu_cache.find(recipe, self.release) if recipe else None
         backing = qemu_cache.pin(cached, self.dir) if cached else base
         tmp = self.overlay.with_suffix(".tmp")
         try:
@@ -181,7 +196,8 @@ class Qemu:
             tmp.rename(self.overlay)
         finally:
             tmp.unlink(missing_ok=True)
-        self._update_meta(disk_from=f"provisioned cache ({cached.name})" if cached else "base image")
+        self._update_meta(disk_from=f"provisioned cache ({cached.name})" if cached else "base image",
+                          release=self.release.version)
 
     def _ensure_keys(self) -> None:
         for key in (self.key, self.host_key):
@@ -224,7 +240,7 @@ class Qemu:
         run.run(["ip", "link", "delete", self.tap], check=False)
 
     def command(self, port: int, accel: str) -> list[str]:
-        cpu = KVM_CPU if accel == "kvm" else TCG_CPU
+        cpu = KVM_CPU if accel == "kvm" else tcg_cpu()
         return [
             "qemu-system-x86_64", "-name", "xenlab", "-accel", accel, "-cpu", cpu,
             "-smp", str(self.config.vm_cpus), "-m", str(self.config.vm_memory),
@@ -330,7 +346,7 @@ class Qemu:
             return
         try:
             with ui.step("keeping the provisioned disk for new labs", self.timings, "cache"):
-                path = qemu_cache.store(recipe, remote, self.qmp)
+                path = qemu_cache.store(recipe, self.release, remote, self.qmp)
             ui.info(f"cached: the next new lab with these settings starts from {path.name}")
         except LabError as exc:
             ui.warn(f"the provisioned disk was not cached ({exc.message}); the lab is unaffected")
@@ -364,6 +380,9 @@ class Qemu:
         self._tap_delete()
 
     def destroy(self) -> None:
+        # The disk is about to go: nothing on it needs a clean shutdown, and an ACPI poweroff
+        # that a running guest holds up would only be waited out.
+        self._stop_process()
         self.halt()
         for p in (self.overlay, self.pinned, self.seed, self.meta, self.qmp, self.key,
                   self.key.with_suffix(".pub"), self.host_key, self.host_key.with_suffix(".pub")):

@@ -26,6 +26,7 @@ from lab import run, ui
 from lab.errors import die
 from lab.providers import qemu_image
 from lab.providers.qmp import Qmp
+from lab.releases import Release
 from lab.remote import Remote, ShellScript
 
 KEEP = 3
@@ -54,13 +55,13 @@ timeout 120 head -n 1 >/dev/null
 """, name="xenlab-cache-freeze")
 
 
-def entry(recipe: str) -> Path:
-    return qemu_image.cache_dir() / f"{PREFIX}{qemu_image.recipe_key()}-{recipe[:16]}.qcow2"
+def entry(recipe: str, release: Release) -> Path:
+    return qemu_image.cache_dir() / f"{PREFIX}{qemu_image.recipe_key(release)}-{recipe[:16]}.qcow2"
 
 
-def find(recipe: str) -> Path | None:
-    """The complete, sound entry for recipe, if there is one."""
-    path = entry(recipe)
+def find(recipe: str, release: Release) -> Path | None:
+    """The complete, sound entry for recipe over release's base image, if there is one."""
+    path = entry(recipe, release)
     return path if qemu_image.base_ok(path) else None
 
 
@@ -75,12 +76,12 @@ def pin(cached: Path, lab_dir: Path) -> Path:
     return own
 
 
-def store(recipe: str, remote: Remote, qmp_socket: Path) -> Path:
+def store(recipe: str, release: Release, remote: Remote, qmp_socket: Path) -> Path:
     """Copy the running lab's disk layer into the cache as the entry for recipe."""
-    final = entry(recipe)
+    final = entry(recipe, release)
     tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
     try:
-        copy_layer(qmp_socket, tmp, lambda start: remote.run_paused(
+        copy_layer(qmp_socket, tmp, qemu_image.base_path(release), lambda start: remote.run_paused(
             _FREEZE, "frozen", start, sudo=True, what="freezing the lab's file system for the copy"))
         if not qemu_image.base_ok(tmp):
             die(f"the copy of the lab disk in {tmp} does not pass `qemu-img check`")
@@ -91,12 +92,12 @@ def store(recipe: str, remote: Remote, qmp_socket: Path) -> Path:
     return final
 
 
-def copy_layer(qmp_socket: Path, target: Path, hold: Callable[[Callable[[], None]], object]) -> None:
+def copy_layer(qmp_socket: Path, target: Path, base: Path,
+               hold: Callable[[Callable[[], None]], object]) -> None:
     """The top layer of the running VM's disk, as it was when the copy started, into target (a
     new qcow2 file over the same base image). hold(start) calls start() while the guest holds
     still: the copy's point in time is the job's start."""
-    run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", qemu_image.base_path(),
-             target], what="qemu-img create (cache entry)", hint="is the disk full?")
+    run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, target], what="qemu-img create (cache entry)", hint="is the disk full?")
     job = f"xenlab-cache-{os.getpid()}"
     with Qmp(qmp_socket) as qmp:
         hold(lambda: qmp.execute("drive-backup", **{

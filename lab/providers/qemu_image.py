@@ -1,5 +1,5 @@
-"""The QEMU provider's base image: Debian bookworm on a GRUB-bootable disk, built once from
-Debian's packages and cached; each lab boots a copy-on-write overlay of it.
+"""The QEMU provider's base image: Debian (the lab's release, lab/releases.py) on a GRUB-bootable
+disk, built once from Debian's packages and cached; each lab boots a copy-on-write overlay of it.
 
 It boots like a real machine (firmware -> GRUB on the disk -> default entry). It carries the
 packages the playbook installs (Xen, dnsmasq, bridge tools, nftables), so provisioning and
@@ -19,9 +19,10 @@ from pathlib import Path
 
 from lab import run, ui
 from lab.errors import die
+from lab.releases import Release
 
-SUITE = "bookworm"
 MIRROR = os.environ.get("XENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SECURITY_MIRROR = os.environ.get("XENLAB_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 USER = "xenlab"
 DISK_SIZE = "8G"
 BASE_PACKAGES = [
@@ -31,7 +32,7 @@ BASE_PACKAGES = [
 ]
 # Installed after the bootloader setup, in the booted-like chroot (their scripts call update-grub).
 LATE_PACKAGES = ["grub-pc", "xen-system-amd64", "dnsmasq", "bridge-utils", "nftables"]
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 
 SEED_SERVICE = """\
 [Unit]
@@ -107,14 +108,14 @@ def cache_dir() -> Path:
     return base / "xenlab"
 
 
-def recipe_key() -> str:
-    text = "\n".join([RECIPE_VERSION, SUITE, MIRROR, *BASE_PACKAGES, "--", *LATE_PACKAGES,
-                      SEED_SERVICE, SEED_SCRIPT, GRUB_DEFAULTS, FIRST_BOOT_MENU])
+def recipe_key(release: Release) -> str:
+    text = "\n".join([RECIPE_VERSION, release.apt_sources(MIRROR, SECURITY_MIRROR), *BASE_PACKAGES,
+                      "--", *LATE_PACKAGES, SEED_SERVICE, SEED_SCRIPT, GRUB_DEFAULTS, FIRST_BOOT_MENU])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def base_path() -> Path:
-    return cache_dir() / f"base-{SUITE}-{recipe_key()}.qcow2"
+def base_path(release: Release) -> Path:
+    return cache_dir() / f"base-{release.suite}-{recipe_key(release)}.qcow2"
 
 
 def base_ok(path: Path) -> bool:
@@ -124,9 +125,9 @@ def base_ok(path: Path) -> bool:
     return r.returncode == 0
 
 
-def ensure_base() -> Path:
+def ensure_base(release: Release) -> Path:
     """The cached base image, built (or rebuilt when corrupt) if needed."""
-    path = base_path()
+    path = base_path(release)
     if base_ok(path):
         return path
     if path.exists():
@@ -135,8 +136,8 @@ def ensure_base() -> Path:
     if os.geteuid() != 0:
         die("building the QEMU base image needs root (loop devices, chroot)",
             hint="run `sudo xenlab up` once; later labs reuse the cached image")
-    with ui.step(f"Building the base image (Debian {SUITE}, once; cached in {path.parent})"):
-        build(path)
+    with ui.step(f"Building the base image ({release.name}, once; cached in {path.parent})"):
+        build(path, release)
     return path
 
 
@@ -177,7 +178,7 @@ def _chroot(root: Path, *cmd: str, what: str, env: dict[str, str] | None = None)
             env={"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8", **(env or {})})
 
 
-def build(target: Path) -> None:
+def build(target: Path, release: Release) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     debs = cache_dir() / "debs"
     debs.mkdir(parents=True, exist_ok=True)
@@ -195,13 +196,13 @@ def build(target: Path) -> None:
             try:
                 with ui.step("debootstrap"):
                     run.run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}",
-                             f"--include={','.join(BASE_PACKAGES)}", SUITE, mnt, MIRROR],
+                             f"--include={','.join(BASE_PACKAGES)}", release.suite, mnt, MIRROR],
                             what="debootstrap", timeout=3600,
                             hint="is Debian's mirror reachable? (XENLAB_DEBIAN_MIRROR)")
             finally:
                 run.run(["umount", mnt], check=False)
             with _mounted(part, mnt) as root, ui.step("bootloader, Xen and lab packages"):
-                _configure(root, dev)
+                _configure(root, dev, release)
         with ui.step("compressing into the cache"):
             tmp = target.with_suffix(".tmp")
             run.run(["qemu-img", "convert", "-O", "qcow2", raw, tmp], what="qemu-img convert")
@@ -217,7 +218,10 @@ def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> None:
     p.chmod(mode)
 
 
-def _configure(root: Path, disk: str) -> None:
+def _configure(root: Path, disk: str, release: Release) -> None:
+    # The security suite too: Debian's security-supported Xen is only there, and a lab host
+    # that never gets security updates is not what anyone expects of one.
+    _write(root, "/etc/apt/sources.list", release.apt_sources(MIRROR, SECURITY_MIRROR))
     _write(root, "/etc/hostname", "xenlab\n")
     _write(root, "/etc/hosts", "127.0.0.1 localhost\n127.0.1.1 xenlab\n")
     _write(root, "/etc/fstab", "LABEL=xenlab-root / ext4 errors=remount-ro 0 1\n")

@@ -38,7 +38,7 @@ class VirtualBox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.settings
         path.write_text(json.dumps({
-            "box": self.config.box, "memory": self.config.vm_memory, "cpus": self.config.vm_cpus,
+            "box": self.config.vagrant_box, "memory": self.config.vm_memory, "cpus": self.config.vm_cpus,
             "lab_ip": self.config.lab_ip, "nic2_mac": NIC2_MAC.replace(":", "").upper(),
             "nested": self.config.pvh,
         }, indent=2) + "\n")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from lab import providers, run
+from lab import providers, run, ui, xen_info
 from lab.checks import facts
 from lab.config import LabConfig
-from lab.errors import no_lab
+from lab.errors import LabError, no_lab
+from lab.remote import Remote
 from lab.ssh import HOST_ALIAS, SshFiles
 from lab.state import LabState
 
@@ -28,6 +30,9 @@ def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, ver
         # An existing host has no host-only network to this machine: guests are reached from it.
         "user_side": not providers.get(state.provider or "qemu", config, state_dir).existing,
     }
+    # Which Xen, paging how: what every result below is about.
+    with contextlib.suppress(LabError), Remote.open(state_dir) as remote:
+        ui.info(f"lab host: {xen_info.read(remote).summary()}")
     cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
            f"--ssh-config={ssh.config}", "--sudo", "-p", "no:cacheprovider", "--rootdir",
            str(CHECKS.parent), "-q" if not verbose else "-v", "--tb=line"]

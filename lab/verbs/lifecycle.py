@@ -61,16 +61,19 @@ def _lab_status(config: LabConfig, state_dir: Path) -> dict[str, object]:
                               "`xenlab up` resumes from it"}
         return {"provider": None, "state": "absent", "detail": "no lab created here"}
     vm = vm_status(config, state_dir)
-    network = None
+    network = xen = None
     if vm.state == "running" and state.provisioned:
-        from lab import topology
+        from lab import topology, xen_info
+        from lab.remote import Remote
 
         try:
             network = topology.read(config, state_dir).summary()
+            with Remote.open(state_dir) as remote:
+                xen = xen_info.read(remote).summary()
         except LabError as exc:  # status reports; it does not fail on what it reports
-            network = f"not readable: {exc.message}"
+            network = network or f"not readable: {exc.message}"
     return {"provider": state.provider, "state": vm.state, "detail": vm.detail,
-            "provisioned": state.provisioned, "network": network,
+            "provisioned": state.provisioned, "xen": xen, "network": network,
             "ssh": f"ssh -F {state_dir / 'ssh_config'} xenlab" if vm.state == "running" else None}
 
 

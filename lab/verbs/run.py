@@ -1,9 +1,10 @@
 """`xenlab run FILE.xl`: a unikernel as a test, the way a test suite runs one. Deploy it, stream its
 console to stdout as it comes, wait until the domain ends, remove it, and say how it ended.
 
-Solo5 on Xen turns a unikernel's normal exit into a poweroff and an abort into a crash, so the
-verdict is Xen's shutdown reason: poweroff passes (exit 0); a crash, a reboot or anything else
-fails (exit 1); a guest still running at the timeout fails with exit 124, as timeout(1) does.
+Solo5 on Xen turns a unikernel's exit into a poweroff (its abort into a crash) and says the status
+on its console (lab/exit_status.py): a poweroff exits with that status (0 when the console names
+none); a crash, a reboot or anything else fails (exit 1); a guest still running at the timeout
+fails with exit 124, as timeout(1) does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from lab import domain, ui
+from lab import domain, exit_status, ui
 from lab.config import LabConfig
 from lab.errors import LabError
 from lab.verbs.deploy import Request, launch, make_room, prepared_and_connected
@@ -31,24 +32,40 @@ class Outcome:
     runtime_s: float  # from `xl create` returning to the end being seen
     console: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    status_hidden: bool = False  # the command line hid Solo5's exit line
 
     @property
-    def passed(self) -> bool:
-        return self.ended == "poweroff"
+    def status(self) -> int | None:
+        """The exit status the console reported, if the guest powered off."""
+        return exit_status.status(self.console) if self.ended == "poweroff" else None
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else EXIT_TIMEOUT if self.ended == "timeout" else 1
+        if self.ended == "poweroff":
+            return self.status or 0
+        return EXIT_TIMEOUT if self.ended == "timeout" else 1
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "ended": self.ended, "passed": self.passed,
+        return {"name": self.name, "ended": self.ended, "status": self.status, "passed": self.passed,
                 "exit_code": self.exit_code, "runtime_s": round(self.runtime_s, 2),
-                "console": self.console, "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
+                "status_hidden": self.status_hidden, "console": self.console,
+                "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
 
     def verdict(self) -> str:
         if self.ended == "timeout":
             return f"{self.name} still running after {self.runtime_s:.1f} s: stopped (timeout)"
-        return f"{self.name} ended with a {self.ended} after {self.runtime_s:.1f} s"
+        said = f", exit status {self.status}" if self.status is not None else ""
+        return f"{self.name} ended with a {self.ended}{said} after {self.runtime_s:.1f} s"
+
+    def hint(self) -> str:
+        """For a failure: where to look."""
+        if self.ended == "timeout":
+            return "a longer --timeout, if it is still working"
+        return exit_status.hint(self.exit_code, self.console) or "the console above is all the guest said"
 
 
 def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) -> Outcome:
@@ -83,7 +100,7 @@ def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) 
             domain.remove(remote, p.name)
             p.phases["remove"] = time.monotonic() - start
     ended = "timeout" if st is None else st.ended or "vanished"
-    return Outcome(p.name, ended, runtime, lines, p.phases)
+    return Outcome(p.name, ended, runtime, lines, p.phases, exit_status.hidden(launched.cmdline))
 
 
 def _settle(lines: list[str], lock: threading.Lock) -> None:
@@ -109,7 +126,8 @@ def write_junit(outcome: Outcome, path: Path) -> None:
                                   time=f"{outcome.runtime_s:.3f}")
     if not outcome.passed:
         failure = ElementTree.SubElement(case, "failure", message=outcome.verdict(),
-                                         type=outcome.ended)
+                                         type=outcome.ended if outcome.status is None
+                                         else f"exit status {outcome.status}")
         failure.text = "\n".join(_xml_safe(line) for line in outcome.console[-20:])
     out = ElementTree.SubElement(case, "system-out")
     out.text = "\n".join(_xml_safe(line) for line in outcome.console)

@@ -382,7 +382,7 @@ def test_existing_host_that_cannot_be_a_lab_host_is_left_untouched(lab: Provisio
     if case == "not-debian-12":
         os_release.write_text(original.replace('VERSION_ID="12"', 'VERSION_ID="11"'))
         args += ["--skip-tags", "xen_reboot"]
-        expected = "it runs debian 11, not Debian 12"
+        expected = "it runs debian 11, not Debian 12 (bookworm) and Debian 13 (trixie)"
     elif case == "pvh-without-virtualisation":
         env = {"XENLAB_PVH": "yes"}
         args += ["--skip-tags", "xen_reboot"]

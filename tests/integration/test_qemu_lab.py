@@ -116,7 +116,11 @@ def test_up_gives_real_xen_dom0(lab: Lab, up: Out) -> None:
     assert "Domain-0" in listing
     dom0_mb = int(listing.splitlines()[1].split()[2])
     assert 752 <= dom0_mb <= 768  # dom0_memory = 768 by default, pinned
-    assert "xen_version            : 4.17" in remote.check_output("xl info")
+    info = remote.check_output("xl info")
+    # Debian 13's security-supported Xen, paging PVH guests with HAP (under TCG too).
+    assert "xen_version            : 4.20" in info
+    caps = next(line for line in info.splitlines() if line.startswith("virt_caps")).split(":")[1].split()
+    assert "hap" in caps and "hvm" in caps, caps
 
 
 @pytest.mark.usefixtures("up")
@@ -454,56 +458,129 @@ def domains(lab: Lab) -> list[str]:
     return [line.split()[0] for line in lab.remote().check_output("sudo xl list").splitlines()[1:]]
 
 
+@pytest.fixture(scope="module")
+def testkernel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of examples/unikernels/testkernel with xenlab's own test kernel built (`make`)."""
+    from conftest import ROOT
+
+    d = tmp_path_factory.mktemp("tk") / "testkernel"
+    shutil.copytree(ROOT / "examples" / "unikernels" / "testkernel", d,
+                    ignore=shutil.ignore_patterns("*.xen"))
+    r = subprocess.run(["make", "-C", str(d)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def run_tk(lab: Lab, testkernel: Path, *args: str, xl: str = "testkernel.xl",
+           timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], Out]:
+    """`xenlab run` of the test kernel with boot arguments, as JSON; nothing may be left behind."""
+    r = lab.run("run", str(testkernel / xl), "--json", *args, timeout=timeout)
+    out = json.loads(r.stdout) if r.stdout.strip() else {}
+    assert str(out.get("name", "")) not in domains(lab)
+    return r, out
+
+
 @pytest.mark.usefixtures("up")
-def test_run_a_pvh_unikernel_that_prints_and_exits(lab: Lab, unikernels: Path, tmp_path: Path) -> None:
-    """MirageOS 4's shape: PVH, no network device, prints and powers off within a second. From its
-    .xl.in template, as `mirage configure` also writes it. Exit 0, console on stdout, nothing left."""
-    junit = tmp_path / "hello.xml"
+def test_run_a_small_pvh_unikernel_that_prints_and_exits(lab: Lab, testkernel: Path, tmp_path: Path) -> None:
+    """Solo5's shape, as its own harness runs its Xen tests: PVH, memory = 32, its command line,
+    the shared_info page added to its physmap (what aborted every such guest under shadow
+    paging), poweroff with `solo5_exit(0)`. Exit 0, console on stdout, JUnit, nothing left."""
+    junit = tmp_path / "tk.xml"
     t = time.monotonic()
-    r = lab.run("run", str(unikernels / "hello" / "hello.xl.in"), "--arg", "--hello=world",
+    r = lab.run("run", str(testkernel / "testkernel.xl"), "--arg", "print=hello-from-the-lab",
                 "--junit-xml", str(junit), timeout=600)
-    lab.timings["run_hello"] = round(time.monotonic() - t, 1)
+    lab.timings["run_testkernel"] = round(time.monotonic() - t, 1)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "hello: boot arguments: console=hvc0 quiet --hello=world" in r.stdout
-    assert "hello: Hello World! (4/4)" in r.stdout and "error:" not in r.stderr
-    assert "hello ended with a poweroff" in r.stderr
-    assert 'failures="0"' in junit.read_text() and "Hello World! (4/4)" in junit.read_text()
-    assert "hello" not in domains(lab)
+    assert "hello-from-the-lab" in r.stdout and "Solo5: solo5_exit(0) called" in r.stdout
+    assert "xenlab-testkernel: on Xen 4.20" in r.stdout and "ABORT" not in r.stdout
+    assert "Solo5: Memory map: 32 MB addressable" in r.stdout
+    assert "testkernel ended with a poweroff, exit status 0" in r.stderr and "error:" not in r.stderr
+    assert 'failures="0"' in junit.read_text() and "hello-from-the-lab" in junit.read_text()
+    assert "testkernel" not in domains(lab)
 
 
 @pytest.mark.usefixtures("up")
-def test_run_a_unikernel_that_aborts_fails(lab: Lab, unikernels: Path, tmp_path: Path) -> None:
-    r = lab.run("run", str(unikernels / "crash" / "crash.xl"), "--json", timeout=600)
+@pytest.mark.parametrize("status", [1, 99, 64])
+def test_run_exits_with_the_status_the_unikernel_reports(lab: Lab, testkernel: Path, tmp_path: Path,
+                                                         status: int) -> None:
+    """Solo5 reports every status but its abort as a poweroff: the console line says which (Solo5's
+    test_xnor ends with 1, test_blk with 99; MirageOS 4 refuses a boot argument with 64)."""
+    junit = tmp_path / "tk.xml"
+    r = lab.run("run", str(testkernel / "testkernel.xl"), "--arg", f"exit={status}",
+                "--junit-xml", str(junit), timeout=600)
+    assert r.returncode == status, r.stderr[-3000:]
+    assert f"ended with a poweroff, exit status {status}" in r.stderr
+    report = junit.read_text()
+    assert 'failures="1"' in report and f'type="exit status {status}"' in report
+    assert f"solo5_exit({status}) called" in report  # the console kept
+    if status == 64:
+        assert "MirageOS refused a boot argument" in r.stderr
+
+
+@pytest.mark.usefixtures("up")
+def test_run_says_when_the_status_is_hidden(lab: Lab, testkernel: Path) -> None:
+    r, out = run_tk(lab, testkernel, "--arg", "--solo5:quiet", "--arg", "exit=3")
+    assert r.returncode == 0 and out["ended"] == "poweroff" and out["status_hidden"] is True
+    assert "only a poweroff and a crash can be told apart" in r.stderr
+
+
+@pytest.mark.usefixtures("up")
+@pytest.mark.parametrize("how", ["abort", "reboot"])
+def test_run_a_unikernel_that_aborts_or_reboots_fails(lab: Lab, testkernel: Path, how: str) -> None:
+    r, out = run_tk(lab, testkernel, "--arg", how)
     assert r.returncode == 1, r.stderr[-3000:]
-    out = json.loads(r.stdout)
-    assert out["ended"] == "crash" and out["passed"] is False
-    assert any("stand-in for an uncaught exception" in line for line in out["console"])
-    assert "crash" not in domains(lab)
+    assert out["ended"] == ("crash" if how == "abort" else "reboot") and out["passed"] is False
+    if how == "abort":
+        assert any("Solo5: ABORT:" in line for line in out["console"])
 
 
 @pytest.mark.usefixtures("up")
-def test_run_stops_a_guest_that_never_ends(lab: Lab, unikernels: Path) -> None:
-    r = lab.run("run", str(unikernels / "static_web" / "static_web.xl"), "--no-network",
-                "--timeout", "20", timeout=600)
+def test_run_stops_a_guest_that_never_ends(lab: Lab, testkernel: Path) -> None:
+    r = lab.run("run", str(testkernel / "testkernel.xl"), "--arg", "hang", "--timeout", "15", timeout=600)
     assert r.returncode == 124, r.stderr[-3000:]
-    assert "still running after" in r.stderr and "static_web" not in domains(lab)
+    assert "still running after" in r.stderr and "testkernel" not in domains(lab)
 
 
 @pytest.mark.usefixtures("up")
-def test_deploy_stops_waiting_when_the_guest_powers_off(lab: Lab, unikernels: Path) -> None:
+def test_the_lab_cpu_has_what_unikernels_use(lab: Lab, testkernel: Path) -> None:
+    """The CPU features unikernels check for at boot (Unikraft: RDRAND and RDSEED; mirage-crypto:
+    AES-NI), as a PVH guest sees them, each instruction executed; RDSEED where QEMU's TCG has it."""
+    from lab.checks.facts import UNIKERNEL_CPU_FLAGS
+
+    dom0 = lab.remote().check_output("grep -m1 ^flags /proc/cpuinfo").split()
+    wanted = [f for f in UNIKERNEL_CPU_FLAGS if f != "rdseed" or "rdseed" in dom0]
+    r, out = run_tk(lab, testkernel, "--arg", f"require={','.join(wanted)}")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert all(f"xenlab-testkernel: CPU has {f}" in out["console"] for f in wanted), out["console"]
+
+
+@pytest.mark.usefixtures("up")
+def test_run_a_pv_unikernel(lab: Lab, testkernel: Path) -> None:
+    """MirageOS 3's shape on Mini-OS: PV, start_info, shared_info mapped; a status other than 0
+    is a crash there."""
+    r, out = run_tk(lab, testkernel, "--no-network", "--arg", "print=pv-ok", xl="testkernel-pv.xl")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert any(line.startswith("Xen Minimal OS!") for line in out["console"]) and "pv-ok" in out["console"]
+    r, out = run_tk(lab, testkernel, "--no-network", "--arg", "exit=5", xl="testkernel-pv.xl")
+    assert r.returncode == 1 and out["ended"] == "crash"
+
+
+@pytest.mark.usefixtures("up")
+def test_deploy_stops_waiting_when_the_guest_powers_off(lab: Lab, testkernel: Path) -> None:
     """A unikernel that exits is no reason to wait 180 s for a lease: the wait ends with it."""
     t = time.monotonic()
-    r = lab.run("deploy", str(unikernels / "hello" / "hello.xl"), "--network", timeout=600)
+    r = lab.run("deploy", str(testkernel / "testkernel.xl"), "--network", timeout=600)
     took = time.monotonic() - t
     errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
     assert r.returncode == 1 and len(errors) == 1, r.stderr[-3000:]
-    assert "hello ended (poweroff)" in errors[0] and "hello destroyed" in errors[0]
-    assert "Hello World!" in r.stderr  # the console tail in the hint
+    assert "testkernel ended (poweroff)" in errors[0] and "testkernel destroyed" in errors[0]
+    assert "solo5_exit(0) called" in r.stderr  # the console tail in the hint
     assert took < 120, took
-    # This boot's console only; the previous boot of the name (the run above) kept as .1.
-    logs = lab.remote().check_output("sudo sh -c 'grep -c \"exit 0\" /var/log/xen/console/guest-hello.log*'")
-    assert sorted(logs.split()) == sorted(["/var/log/xen/console/guest-hello.log:1",
-                                           "/var/log/xen/console/guest-hello.log.1:1"]), logs
+    # This boot's console only; earlier boots of the name (the runs above) kept as .1.
+    logs = lab.remote().check_output(
+        "sudo sh -c 'grep -c \"solo5_exit\" /var/log/xen/console/guest-testkernel.log*'")
+    assert "/var/log/xen/console/guest-testkernel.log:1" in logs.split(), logs
+    assert "/var/log/xen/console/guest-testkernel.log.1:1" in logs.split(), logs
 
 
 def curl(lab: Lab, url: str) -> str:
