@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.checks.facts import xen_hvm
 from lab import releases
+from lab.checks.facts import xen_hvm
 from lab.config import LabConfig
 from lab.errors import die
 from lab.remote import Remote, ShellScript

@@ -13,11 +13,11 @@ import pytest
 from helpers import xenlab
 
 from lab import admission
-from lab.releases import RELEASES
 from lab.config import LabConfig, load
 from lab.errors import LabError
 from lab.playbook import lab_vars
 from lab.providers import ProviderFacts
+from lab.releases import RELEASES
 from lab.ssh import SshFiles, SshTarget, fingerprint, write_files
 from lab.state import LabState
 
@@ -97,8 +97,8 @@ def test_a_host_of_another_release_is_refused_naming_the_supported_ones(os_id: s
 def test_every_shortcoming_is_named_with_what_to_do() -> None:
     found = admission.problems(admission.Host.parse(OLD_HOST), CONFIG, allow_reboot=False)
     whats = " | ".join(what for what, _ in found)
-    for expected in ("not Debian 12 (bookworm) and Debian 13", "ops cannot sudo", "no CPU virtualisation", "no NIC named eno2",
-                     "not running Xen"):
+    for expected in ("not Debian 12 (bookworm) and Debian 13", "ops cannot sudo", "no CPU virtualisation",
+                     "no NIC named eno2", "not running Xen"):
         assert expected in whats
     assert len(found) == 5 and all(todo for _, todo in found)
     assert "eno1" in whats  # the NICs it does have

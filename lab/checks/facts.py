@@ -24,8 +24,9 @@ UNIKERNEL_CPU_NEEDS = {
     "aes": _CRYPTO, "pclmulqdq": _CRYPTO, "rdrand": _HWRNG, "rdseed": _HWRNG,
 }
 UNIKERNEL_CPU_FLAGS = tuple(UNIKERNEL_CPU_NEEDS)
-_CPU_LACKS = "".join(f'case $flags in *" {f} "*) ;; *) echo "the lab CPU lacks {f}: needed by {who}" ;; esac\n'
-                     for f, who in UNIKERNEL_CPU_NEEDS.items())
+_CPU_LACKS = "".join(
+    f'case $flags in *" {f} "*) ;; *) echo "the lab CPU lacks {f}: needed by {who}" ;; esac\n'
+    for f, who in UNIKERNEL_CPU_NEEDS.items())
 
 
 def xen_hvm(xl: str = "xl") -> str:

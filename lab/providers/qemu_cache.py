@@ -97,7 +97,8 @@ def copy_layer(qmp_socket: Path, target: Path, base: Path,
     """The top layer of the running VM's disk, as it was when the copy started, into target (a
     new qcow2 file over the same base image). hold(start) calls start() while the guest holds
     still: the copy's point in time is the job's start."""
-    run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, target], what="qemu-img create (cache entry)", hint="is the disk full?")
+    run.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, target],
+            what="qemu-img create (cache entry)", hint="is the disk full?")
     job = f"xenlab-cache-{os.getpid()}"
     with Qmp(qmp_socket) as qmp:
         hold(lambda: qmp.execute("drive-backup", **{

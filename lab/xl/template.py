@@ -12,8 +12,8 @@ from lab.config import LabConfig
 from lab.errors import bad_input
 
 SUFFIX = ".xl.in"
-# @MEMORY@ in a MirageOS NAME.xl.in, and the repair of a memory that is not a number: ample for a
-# unikernel, a small part of a default lab's free memory.
+# @MEMORY@ in a MirageOS NAME.xl.in (guest_memory_max where that is set), and the repair of a
+# memory that is not a number: ample for a unikernel, a small part of a default lab's memory.
 DEFAULT_MEMORY = 128
 _PLACEHOLDER = re.compile(r"@([A-Z]+)(?::([^@\n]*))?@")
 
@@ -30,7 +30,7 @@ def fill(text: str, path: Path, config: LabConfig) -> str:
     """The template with every placeholder replaced; an unknown one is an error naming its line.
     Replacements keep line numbers, so later errors still point into the template."""
     name = stem(path)
-    values = {"NAME": name, "KERNEL": f"{name}.xen", "MEMORY": str(DEFAULT_MEMORY)}
+    values = {"NAME": name, "KERNEL": f"{name}.xen", "MEMORY": str(config.guest_memory_max or DEFAULT_MEMORY)}
 
     def one(m: re.Match[str]) -> str:
         kind, arg = m.group(1), m.group(2)
