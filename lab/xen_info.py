@@ -26,9 +26,12 @@ class XenInfo:
             if sep:
                 fields[key.strip()] = value.strip()
         caps = fields.get("virt_caps", "").split()
-        # virt_caps lists hap only when Xen uses it (not under hap=0), hvm only with VT-x/AMD-V.
-        paging = "none" if "hvm" not in caps else "hap" if "hap" in caps else "shadow"
-        return cls(fields.get("xen_version", "unknown"), paging, fields.get("xen_commandline", ""))
+        cmdline = fields.get("xen_commandline", "")
+        # HAP where the CPU has EPT/NPT (virt_caps: hap), unless Xen was told otherwise.
+        told_off = any(w in ("hap=0", "hap=no", "hap=false", "hap=off", "no-hap") for w in cmdline.split())
+        paging = ("none" if "hvm" not in caps else
+                  "hap" if "hap" in caps and not told_off else "shadow")
+        return cls(fields.get("xen_version", "unknown"), paging, cmdline)
 
     def summary(self) -> str:
         paging = {"none": "no HVM (PV guests only)", "hap": "HAP paging",

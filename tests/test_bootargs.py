@@ -89,3 +89,22 @@ def _prepared(text: str, args: list[str]) -> Prepared:
     doc = syntax.parse(text, "u.xl")
     return Prepared(Request(Path("u.xl")), doc, "u", {}, {}, args, None, "mirage4", False, None,
                     Path(".xenlab"), "")
+
+
+@pytest.mark.parametrize(("paging", "text", "expected"), [
+    ("shadow", "type = 'pvh'\nmemory = 32\n", 8),  # Solo5's 32 MiB guests abort with libxl's default
+    ("shadow", "type = 'hvm'\nmemory = 32\n", 8),
+    ("shadow", "type = 'pvh'\nmemory = 32\nshadow_memory = 16\n", 16),  # the file's own wins
+    ("shadow", "type = 'pv'\nmemory = 32\n", None),  # PV guests are not shadow-paged by Xen
+    ("hap", "type = 'pvh'\nmemory = 32\n", None),  # HAP has no shadow pool to size
+])
+def test_shadow_paging_gets_a_pool_small_pvh_guests_boot_with(xen, tmp_path: Path, paging: str, text: str,
+                                                              expected: int | None) -> None:
+    text = "name = 'u'\nkernel = 'u.xen'\n" + text
+    doc, _ = _lab_copy(_prepared(text, []), "/d", None, [], LabConfig(paging=paging))
+    path = tmp_path / "u.xl"
+    path.write_text(doc.text)
+    res = xen.parse(str(path))
+    assert res.rc == 0, res.error
+    found = xen.get(res.cfg, "shadow_memory")
+    assert (found == ("missing", None)) if expected is None else xen.get_long(res.cfg, "shadow_memory") == expected

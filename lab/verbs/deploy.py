@@ -37,6 +37,7 @@ IMAGES = "images"
 # reason) and its console; Solo5 turns a unikernel's exit into a poweroff and an abort into a
 # crash, and only `preserve` leaves that visible. `destroy NAME` (or --replace) removes it.
 _KEEP_ENDED = ("on_poweroff", "on_reboot", "on_crash")
+SHADOW_MEMORY = 8  # MiB, for PVH/HVM guests on a lab with paging = "shadow"
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,10 @@ def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
                 f"{bootargs.SOLO5_CMDLINE_MAX - 1}")
     for key in _KEEP_ENDED:
         doc = doc.set(key, quote("preserve"))
+    if config.paging == "shadow" and Domain(doc).type in ("pvh", "hvm") and doc.get("shadow_memory") is None:
+        # libxl sizes the shadow pool from memory: for a 32 or 64 MiB PVH guest too small to map
+        # shared_info, and Solo5 aborts at boot. 8 MiB was measured to be enough at 32 MiB.
+        doc = doc.set("shadow_memory", str(SHADOW_MEMORY))
     return doc, cmdline
 
 

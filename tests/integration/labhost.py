@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from integration.rootfs import rootfs_tarball
+from integration.rootfs import SUITE, rootfs_tarball
 
 UPLINK_MAC = "02:00:00:77:00:02"
 USER = "xenlab"
@@ -41,7 +41,8 @@ def free_port() -> int:
 
 
 class LabHost:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, suite: str = SUITE) -> None:
+        self.suite = suite
         tag = secrets.token_hex(3)
         self.ns_host, self.ns_user, self.ns_wan = f"xlt{tag}h", f"xlt{tag}u", f"xlt{tag}w"
         self.workdir = workdir
@@ -66,7 +67,7 @@ class LabHost:
 
     def _rootfs(self) -> None:
         self.root.mkdir(parents=True)
-        sh("tar", "-C", str(self.root), "--numeric-owner", "-xf", str(rootfs_tarball()), timeout=300)
+        sh("tar", "-C", str(self.root), "--numeric-owner", "-xf", str(rootfs_tarball(self.suite)), timeout=300)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key))
         sh("chroot", str(self.root), "useradd", "--create-home", "--shell", "/bin/bash", USER)
         ssh_dir = self.root / "home" / USER / ".ssh"

@@ -1,4 +1,5 @@
-"""A Debian bookworm root filesystem that plays the lab VM in provisioning tests.
+"""A Debian root filesystem (of a release in lab/releases.py) that plays the lab VM in provisioning
+tests.
 
 Built once with debootstrap from Debian's mirror and cached under ~/.cache/xenlab (keyed by the
 recipe, so a changed package list rebuilds); a test copies nothing, it boots the cached tree
@@ -14,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 MIRROR = os.environ.get("XENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default host: the QEMU tier runs Debian 13 (the default lab) for real
 # What a Vagrant Debian box has (ssh, python3 with apt bindings, sudo, ifupdown) plus what the
 # playbook installs, so provisioning runs offline inside the namespaces.
 PACKAGES = [
@@ -30,20 +31,20 @@ def cache_dir() -> Path:
     return base / "xenlab"
 
 
-def recipe_key() -> str:
-    return hashlib.sha256(f"{MIRROR} {SUITE} {' '.join(PACKAGES)} v2".encode()).hexdigest()[:12]
+def recipe_key(suite: str = SUITE) -> str:
+    return hashlib.sha256(f"{MIRROR} {suite} {' '.join(PACKAGES)} v2".encode()).hexdigest()[:12]
 
 
-def rootfs_tarball() -> Path:
+def rootfs_tarball(suite: str = SUITE) -> Path:
     """The cached pristine rootfs as a tarball; built on first use (~2-4 minutes)."""
-    target = cache_dir() / f"testhost-{SUITE}-{recipe_key()}.tar"
+    target = cache_dir() / f"testhost-{suite}-{recipe_key(suite)}.tar"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     work = target.with_suffix(".build")
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                    SUITE, str(work), MIRROR], check=True, capture_output=True)
+                    suite, str(work), MIRROR], check=True, capture_output=True)
     tmp = target.with_suffix(".tmp")
     subprocess.run(["tar", "-C", str(work), "--numeric-owner", "-cf", str(tmp), "."], check=True)
     tmp.rename(target)

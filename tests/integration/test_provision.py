@@ -29,6 +29,7 @@ from lab.config import LabConfig
 from lab.errors import LabError
 from lab.playbook import Outcome, provision
 from lab.providers import ProviderFacts
+from lab.releases import RELEASES
 from lab.remote import Remote
 from lab.ssh import SshFiles, SshTarget, connect, write_files
 from lab.state import LabState
@@ -126,6 +127,8 @@ def test_xl_is_configured_for_the_lab(remote) -> None:  # type: ignore[no-untype
     xl = remote.file("/etc/xen/xl.conf").content_string
     assert 'autoballoon="off"' in xl and 'vif.default.bridge="br0"' in xl
     assert remote.package("xen-system-amd64").is_installed
+    # HAP, Xen's default: no hap=0 on the command line the role keeps for the converged probe.
+    assert remote.file("/etc/xenlab/xen-cmdline").content_string.strip() == "dom0_mem=768M,max:768M"
 
 
 def test_user_side_gets_a_lease_in_the_range(lab: Provisioned) -> None:
@@ -434,11 +437,12 @@ def test_existing_host_up_converges_it_and_destroy_leaves_it_running(lab: Provis
 def test_two_existing_hosts_at_once_and_one_of_them_down(lab: Provisioned,
                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
     """Several hosts: one `up`, one Ansible run over both (each with its own DHCP range); then,
-    with the second host's sshd stopped, the first still completes and the second is named."""
+    with the second host's sshd stopped, the first still completes and the second is named. The
+    second host runs Debian 13 (the first Debian 12): each release admitted and provisioned."""
     from integration.labhost import USER, LabHost
     from lab.ssh import fingerprint
 
-    other = LabHost(tmp_path_factory.mktemp("second")).start()
+    other = LabHost(tmp_path_factory.mktemp("second"), suite="trixie").start()
     try:
         d = tmp_path_factory.mktemp("several")
         (d / "xenlab.toml").write_text(
@@ -461,12 +465,17 @@ def test_two_existing_hosts_at_once_and_one_of_them_down(lab: Provisioned,
         inventory = json.loads((d / ".xenlab" / "inventory.json").read_text())["xenlab"]["hosts"]
         assert {name: v["lab_dhcp_range_start"] for name, v in inventory.items()} == {
             "one": "192.168.77.3", "two": "192.168.77.101"}
-        for name, port, key, first in (("one", lab.host.port, lab.host.key, "192.168.77.3"),
-                                       ("two", other.port, other.key, "192.168.77.101")):
+        for name, port, key, first, release in (
+                ("one", lab.host.port, lab.host.key, "192.168.77.3", "12"),
+                ("two", other.port, other.key, "192.168.77.101", "13")):
             with Remote(SshFiles.in_dir(d / ".xenlab" / "hosts" / name),
                         SshTarget("127.0.0.1", port, USER, key)) as host:
                 conf = host.run(["cat", "/etc/dnsmasq.d/xenlab.conf"]).out
                 assert f"dhcp-range={first}," in conf, (name, conf)
+                assert f'VERSION_ID="{release}"' in host.run(["cat", "/etc/os-release"]).out
+                # The Xen that release's security suite maintains, from the release table.
+                xen = RELEASES[release].xen
+                assert host.run(["test", "-x", f"/usr/lib/xen-{xen}/bin/xl"], check=False).rc == 0, (name, xen)
 
         os.killpg(other.procs[0].pid, signal.SIGTERM)  # the second host's sshd
         other.procs[0].wait(timeout=10)
