@@ -12,7 +12,7 @@ testkernel:
 guest:
 	python3 examples/auth_service/build_guest.py $(GUEST_DIR)
 
-# The stand-ins for real unikernels (hello, crash, static_web), each built beside its .xl file.
+# The Linux stand-ins for real unikernels (hello, static_web), each built beside its .xl file.
 unikernels:
 	for init in $(UNIKERNELS); do \
 	    dir=$$(dirname $$init); \

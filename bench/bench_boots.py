@@ -89,7 +89,8 @@ def main() -> None:
                                    capture_output=True, text=True)
                 seconds[kind].append(time.monotonic() - t)
                 out = json.loads(r.stdout) if r.stdout.strip() else {}
-                how = "passed" if r.returncode == 0 else str(out.get("ended") or f"xenlab exit {r.returncode}")
+                how = ("passed" if r.returncode == 0
+                       else str(out.get("ended") or f"xenlab exit {r.returncode}"))
                 if how != "passed" and not out.get("console"):
                     how += " (empty console)"
                 ended[kind][how] += 1

@@ -74,7 +74,8 @@ def test_a_command_line_that_hides_the_exit_line_is_recognised(cmdline: str, hid
 
 def test_known_mirageos_statuses_get_a_hint_naming_the_refused_argument() -> None:
     console = ["Solo5: Xen console", "mirage: unknown option '--ipv5'.", "Solo5: solo5_exit(64) called"]
-    assert exit_status.hint(64, console) == "MirageOS refused a boot argument: mirage: unknown option '--ipv5'."
+    refused = "MirageOS refused a boot argument: mirage: unknown option '--ipv5'."
+    assert exit_status.hint(64, console) == refused
     assert "help or version" in (exit_status.hint(63, []) or "")
     assert exit_status.hint(64, []) == "MirageOS refused a boot argument"
     assert exit_status.hint(5, console) is None

@@ -16,6 +16,7 @@ entry is never used. Labs hold a hard link to the entry they started from, so pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -126,7 +127,12 @@ def prune(keep: int = KEEP) -> None:
 def usage() -> dict[str, object]:
     """What the cache holds, for `xenlab status`."""
     root = qemu_image.cache_dir()
-    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []
+    used = 0
+    # Another xenlab (or a test) may be writing into the cache: a file gone by the time it is
+    # measured is simply not counted.
+    for p in root.rglob("*") if root.is_dir() else []:
+        with contextlib.suppress(OSError):
+            if p.is_file():
+                used += p.stat().st_blocks * 512
     return {"dir": str(root), "provisioned_images": len(entries()),
-            "base_images": len(list(root.glob("base-*.qcow2"))),
-            "mib": round(sum(p.stat().st_blocks * 512 for p in files) / 2**20)}
+            "base_images": len(list(root.glob("base-*.qcow2"))), "mib": round(used / 2**20)}

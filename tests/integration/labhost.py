@@ -67,7 +67,8 @@ class LabHost:
 
     def _rootfs(self) -> None:
         self.root.mkdir(parents=True)
-        sh("tar", "-C", str(self.root), "--numeric-owner", "-xf", str(rootfs_tarball(self.suite)), timeout=300)
+        sh("tar", "-C", str(self.root), "--numeric-owner", "-xf", str(rootfs_tarball(self.suite)),
+           timeout=300)
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key))
         sh("chroot", str(self.root), "useradd", "--create-home", "--shell", "/bin/bash", USER)
         ssh_dir = self.root / "home" / USER / ".ssh"

@@ -475,7 +475,8 @@ def test_two_existing_hosts_at_once_and_one_of_them_down(lab: Provisioned,
                 assert f'VERSION_ID="{release}"' in host.run(["cat", "/etc/os-release"]).out
                 # The Xen that release's security suite maintains, from the release table.
                 xen = RELEASES[release].xen
-                assert host.run(["test", "-x", f"/usr/lib/xen-{xen}/bin/xl"], check=False).rc == 0, (name, xen)
+                xl = f"/usr/lib/xen-{xen}/bin/xl"
+                assert host.run(["test", "-x", xl], check=False).rc == 0, (name, xl)
 
         os.killpg(other.procs[0].pid, signal.SIGTERM)  # the second host's sshd
         other.procs[0].wait(timeout=10)
