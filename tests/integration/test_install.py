@@ -47,8 +47,17 @@ def test_install_on_debians_own_python(tmp_path: Path) -> None:
     shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
         ".git", ".venv", "*.egg-info", "build", "__pycache__", ".xenlab", "*.xen", "*-initrd.gz",
         ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"))
-    r = in_root(root, "/src/xenlab/install.sh", "--python-only",
-                env={"PYTHON": "/usr/bin/python3", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels"})
+    env = {"PYTHON": "/usr/bin/python3", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels"}
+    # Without Debian's python3-venv (ensurepip): named, and nothing half-made left behind.
+    ensurepip = root / "usr/lib/python3.11/ensurepip"
+    ensurepip.rename(ensurepip.with_name("ensurepip.away"))
+    try:
+        r = in_root(root, "/src/xenlab/install.sh", "--python-only", env=env)
+    finally:
+        ensurepip.with_name("ensurepip.away").rename(ensurepip)
+    assert r.returncode == 2 and "python3-venv" in r.stderr, r.stdout[-2000:] + r.stderr[-2000:]
+    assert not (checkout / ".venv").exists()
+    r = in_root(root, "/src/xenlab/install.sh", "--python-only", env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     version = in_root(root, "xenlab", "--version")
     assert version.returncode == 0 and "xenlab" in version.stdout, version.stderr
@@ -61,6 +70,17 @@ def test_install_on_debians_own_python(tmp_path: Path) -> None:
     venv_python = os.readlink(root / "src/xenlab/.venv/bin/python3")
     assert venv_python in ("/usr/bin/python3", "python3"), venv_python
     # A second run installs nothing new and still succeeds.
-    again = in_root(root, "/src/xenlab/install.sh", "--python-only",
-                    env={"PYTHON": "/usr/bin/python3", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels"})
+    again = in_root(root, "/src/xenlab/install.sh", "--python-only", env=env)
     assert again.returncode == 0, again.stderr[-2000:]
+    # A .venv left half-made (no pip in it) by an interrupted run is made again, not tripped over.
+    shutil.rmtree(checkout / ".venv" / "lib")
+    healed = in_root(root, "/src/xenlab/install.sh", "--python-only", env=env)
+    assert healed.returncode == 0, healed.stderr[-2000:]
+    assert in_root(root, "xenlab", "--version").returncode == 0
+
+    # A release xenlab does not support is said so, before anything is installed.
+    os_release = root / "usr/lib/os-release"
+    os_release.write_text(os_release.read_text().replace('VERSION_ID="12"', 'VERSION_ID="11"'))
+    old = in_root(root, "/src/xenlab/install.sh", "--python-only", env=env)
+    assert old.returncode == 2, old.stderr
+    assert "not a Debian release xenlab supports" in old.stderr and "Debian 13 (trixie)" in old.stderr

@@ -303,6 +303,9 @@ def test_check_passes_with_a_junit_report(lab: Lab, tmp_path: Path) -> None:
     xml = junit.read_text()
     assert 'failures="0"' in xml and 'errors="0"' in xml
     assert "test_guest_reachable_from_the_users_side[ssh://xenlab-auth2]" in xml and "test_xen_dom0" in xml
+    assert "lab host: Xen 4.20" in r.stderr and "HAP paging" in r.stderr  # what the results are about
+    status = json.loads(lab.run("status", "--json").stdout)
+    assert status["xen"].startswith("Xen 4.20") and status["xen"].endswith("HAP paging"), status
 
 
 def test_topology_draws_the_live_lab(lab: Lab, two_guests: list[Out], tmp_path: Path) -> None:
