@@ -20,17 +20,20 @@ if ! command -v python3 >/dev/null; then
     echo "hint: apt-get install python3 python3-venv, then run ./install.sh again" >&2
     exit 2
 fi
-if ! RELEASE_PACKAGES=$(python3 -m lab.releases "$VERSION_ID" 2>&1); then
-    echo "error: this system is not a Debian release xenlab supports (${PRETTY_NAME:-$(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}")})" >&2
-    echo "hint: $RELEASE_PACKAGES" >&2
+if ! RELEASE=$(python3 -m lab.releases "$VERSION_ID" 2>&1); then
+    echo "error: this system is not a Debian release xenlab supports ($(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}"))" >&2
+    echo "hint: $RELEASE" >&2
     exit 2
 fi
+read -r XEN_PARSER QEMU_SUITE <<EOF
+$RELEASE
+EOF
 
 PACKAGES=(
     # block images are read back by the real tools in tests
     dosfstools mtools tar
     # Xen's own .xl parser (libxlutil), the oracle for xenlab's: this release's
-    $RELEASE_PACKAGES
+    "$XEN_PARSER"
     # the lab VM: Vagrant (VirtualBox provider; vagrant-libvirt validates the libvirt block)
     # or QEMU run by xenlab
     vagrant vagrant-libvirt qemu-system-x86 qemu-utils
@@ -41,8 +44,9 @@ PACKAGES=(
     # `xenlab check` (and the tests) reach guests over HTTP from the user's side
     curl
     procps util-linux python3-venv make
-    # the test guests' initramfs (make guest, make unikernels)
-    cpio gzip
+    # the test guests' initramfs (make guest, make unikernels); xenlab's own test kernel
+    # (make testkernel: freestanding C and assembly, Debian's gcc and binutils)
+    cpio gzip gcc binutils
     # `xenlab topology --svg/--png` lays the lab's network out with Graphviz
     graphviz
 )
@@ -55,6 +59,19 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# QEMU 10 where the release's own is older (Debian 12: 7.2, from bookworm-backports): the QEMU
+# Debian 13 has, and the first whose TCG gives RDSEED (Unikraft refuses to boot without it).
+if [ "$PYTHON_ONLY" = 0 ] && [ "$QEMU_SUITE" != - ]; then
+    qemu=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || true)
+    if ! dpkg --compare-versions "${qemu:-0}" ge 1:10; then
+        list=/etc/apt/sources.list.d/xenlab-$QEMU_SUITE.list
+        [ -e "$list" ] || echo "deb http://deb.debian.org/debian $QEMU_SUITE main" | $SUDO tee "$list" >/dev/null
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+            -t "$QEMU_SUITE" qemu-system-x86 qemu-utils
+    fi
 fi
 
 # xenlab and its Python dependencies go into a virtual environment of their own (.venv here):

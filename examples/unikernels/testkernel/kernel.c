@@ -27,6 +27,9 @@
  *   require=F,..  check the CPU for each feature F (rdrand rdseed aes pclmulqdq ssse3 sse4_1
  *                 sse4_2 popcnt avx avx2); a missing one ends in a crash, as Unikraft does
  *   print=WORD    print WORD on a line of its own (a way to see arguments arrive)
+ *   shinfo=high   PVH: add shared_info at a free frame just under 4 GiB instead of over a page of
+ *                 its own image (Solo5's way): Xen then needs new paging-pool pages for the p2m,
+ *                 the pool that is too small for 32 MiB guests under shadow paging
  *   --solo5:quiet / --solo5:warn   hide Solo5's INFO lines (the exit line among them)
  */
 
@@ -414,6 +417,9 @@ void kmain(struct start_info *si)
     act();
 }
 #else
+/* Below the MMIO hole and Xen's special pages, far above a small guest's RAM. */
+#define HIGH_SHARED_INFO_PFN 0xf0000UL
+
 struct hvm_start_info {
     u32 magic, version, flags, nr_modules;
     u64 modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
@@ -461,9 +467,16 @@ void kmain(u32 start_info)
     info("Solo5: Xen console: xenlab test kernel (PVH: stands in for a Solo5/MirageOS 4 unikernel)\n");
     banner();
     memory_map();
+    u64 gpfn = (u64)shared_info >> PAGE_SHIFT;
+    for (const char *w = cmdline; *w; w++)
+        if ((w == cmdline || w[-1] == ' ') && starts(w, "shinfo=high"))
+            gpfn = HIGH_SHARED_INFO_PFN;
     struct { u16 domid, size; u32 space; u64 idx, gpfn; } add = {
-        DOMID_SELF, 0, XENMAPSPACE_shared_info, 0, (u64)shared_info >> PAGE_SHIFT};
+        DOMID_SELF, 0, XENMAPSPACE_shared_info, 0, gpfn};
     ok(hypercall(HC_memory_op, XENMEM_add_to_physmap, (u64)&add, 0), "XENMEM_add_to_physmap");
+    /* Read it back through the page tables: Xen keeps the wallclock there (nonzero once set). */
+    volatile u32 *wc_version = (volatile u32 *)((gpfn << PAGE_SHIFT) + 0xc00);  /* after vcpu_info, evtchn */
+    (void)*wc_version;
     act();
 }
 #endif
