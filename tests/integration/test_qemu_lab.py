@@ -146,6 +146,21 @@ def test_second_up_finds_the_lab_converged_and_skips_ansible(lab: Lab, up: Out) 
     assert result["ansible"]["ran"] is False and result["drift"] == [], result  # type: ignore[index]
 
 
+def test_a_xen_booted_with_another_command_line_is_drift(lab: Lab, up: Out) -> None:
+    """The converged probe compares the command line the running Xen booted with against the one
+    the role gave it (kept in /etc/xenlab/xen-cmdline): `hap=0` added by hand is drift, and the
+    playbook puts the lab's back. (The file is changed, not Xen's command line: the same comparison
+    without a reboot under TCG.)"""
+    path = "/etc/xenlab/xen-cmdline"
+    kept = lab.remote().file(path).content_string.strip()
+    lab.remote().check_output(f"echo '{kept} hap=0' | sudo tee {path}")
+    result = lab.up("up_after_cmdline_drift")
+    drift = [line for line in result["drift"] if "Xen booted with" in line]  # type: ignore[union-attr]
+    assert drift and "hap=0" in drift[0], result
+    assert result["ansible"]["ran"] is True and result["ansible"]["changed"] > 0, result  # type: ignore[index]
+    assert lab.remote().file(path).content_string.strip() == kept
+
+
 def test_provision_on_a_converged_lab_changes_nothing(lab: Lab, up: Out) -> None:
     """The proof behind the skip: the whole playbook on real Xen dom0 finds nothing to do."""
     result = lab.up("second_up_forced_ansible", "--provision")
@@ -682,7 +697,20 @@ def test_the_example_guest_boots_as_pvh_too(lab: Lab, guest: Path) -> None:
     # probe of it is refused; --network gives it one.
     r = lab.run("deploy", str(xl), "--probe", "http://:8088/")
     assert r.returncode == 2 and "--network gives it a vif" in r.stderr, r.stderr[-2000:]
-    out = deploy(lab, xl, "--network", "--probe", "http://:8088/")
+    # Linux's own early PVH boot triple-faults now and then under TCG's emulated nested paging
+    # (about 1 boot in 5, on QEMU 7.2 and 10.0 alike; Xen logs "Triple fault" with its own RIP in
+    # the guest's registers), before its console exists: a stand-in's failure, not the lab's
+    # (the test kernel's PVH boots do not fail: bench/boot_table.md). Such a boot, and only such
+    # a boot, is tried again; deploy's clean-up after it is still asserted.
+    for attempt in range(4):
+        r = lab.run("deploy", str(xl), "--json", "--network", "--probe", "http://:8088/", timeout=900)
+        stand_in_fault = r.returncode == 1 and "auth_pvh ended (reboot)" in r.stderr
+        if not stand_in_fault:
+            break
+        assert "auth_pvh" not in domains(lab), "a failed deploy left its domain behind"
+        print(f"auth_pvh: Linux's PVH boot triple-faulted (attempt {attempt + 1})")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
     assert http(lab, str(out["ip"]), "user=john&password=password1") == (200, "hello john!")
     info = json.loads(lab.remote().check_output("sudo xl list -l auth_pvh"))
     assert info[0]["config"]["c_info"]["type"] == "pvh"
