@@ -165,3 +165,14 @@ def test_a_silent_boot_is_a_named_failure_and_stops_its_qemu(
         assert report["state"] == "incomplete" and "disk.qcow2" in str(report["detail"])
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
+def test_a_lab_keeps_the_release_its_disk_was_made_of(tmp_path: Path) -> None:
+    """The setting picks the release of a new lab; a disk is never converted: an existing lab
+    stays what it was made of, and one from before releases were recorded is Debian 12's."""
+    q = Qemu(LabConfig(release="13"), tmp_path)
+    assert q.release.suite == "trixie"  # a new lab: the setting
+    q.overlay.write_bytes(b"")
+    assert q.release.suite == "bookworm"  # made by an older xenlab: bookworm was all there was
+    q.meta.write_text('{"release": "13"}')
+    assert Qemu(LabConfig(release="12"), tmp_path).release.suite == "trixie"  # as recorded

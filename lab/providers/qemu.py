@@ -53,6 +53,7 @@ def tcg_cpu() -> str:
 
 
 KVM_CPU = "host"
+OLDEST_RELEASE = "12"
 OVERLAY_MIN_FREE = 2 * 1024**3  # what provisioning and a few guests write into the overlay
 BOOT_TIMEOUT = 600
 # Longest silence on the serial console while booting: Xen and dom0 under TCG print every few
@@ -129,8 +130,10 @@ class Qemu:
     @property
     def release(self) -> Release:
         """The release this lab's disk was made of (a later change of the setting applies to the
-        next new lab: a disk is not converted)."""
-        return RELEASES[str(self._meta().get("release", self.config.release))]
+        next new lab: a disk is not converted). A disk from before releases were recorded is
+        Debian 12's, the only one there was."""
+        default = OLDEST_RELEASE if self.overlay.exists() else self.config.release
+        return RELEASES[str(self._meta().get("release", default))]
 
     @property
     def started_from(self) -> str:
