@@ -169,13 +169,23 @@ static void info(const char *s)
 
 /* ---- the end ---- */
 
+/* When hypercalls do not work there is no way to tell Xen anything: a triple fault (an empty
+ * IDT, then an exception) ends a PVH domain as a reboot, and the privileged LIDT ends a PV one
+ * as a crash, both of which `xenlab run` fails. A halt would not do: Xen takes HLT with
+ * interrupts off as the vCPU going down, a poweroff, which would pass. */
+static __attribute__((noreturn)) void triple_fault(void)
+{
+    struct { u16 limit; u64 base; } __attribute__((packed)) none = {0, 0};
+    __asm__ __volatile__("lidt %0; int3" ::"m"(none));
+    __builtin_unreachable();
+}
+
 static __attribute__((noreturn)) void shutdown(u32 reason)
 {
     drain();
     u32 arg = reason;
     hypercall(HC_sched_op, SCHEDOP_shutdown, (u64)&arg, 0);
-    for (;;)
-        __asm__ __volatile__("hlt");
+    triple_fault();  /* Xen refused the shutdown */
 }
 
 static __attribute__((noreturn)) void abort_with(const char *what)
@@ -435,8 +445,7 @@ static void hypercall_init(void)
             break;  /* "XenVMMXenVMM" */
     }
     if (base >= 0x40010000)
-        for (;;)
-            __asm__ __volatile__("hlt");  /* not on Xen: nothing to report to */
+        triple_fault();  /* not on Xen */
     cpuid(base + 2, 0, r);
     u64 page = (u64)hypercall_page;
     __asm__ __volatile__("wrmsr" ::"c"(r[1]), "a"((u32)page), "d"((u32)(page >> 32)) : "memory");
@@ -455,8 +464,7 @@ void kmain(u32 start_info)
     const struct hvm_start_info *si = (const struct hvm_start_info *)(u64)start_info;
     hypercall_init();
     if (hypercall_page[0] == 0xc3)
-        for (;;)
-            __asm__ __volatile__("hlt");
+        triple_fault();  /* Xen did not write the hypercall page */
     u64 pfn, port;
     if (hvm_param(HVM_PARAM_CONSOLE_PFN, &pfn) || hvm_param(HVM_PARAM_CONSOLE_EVTCHN, &port))
         shutdown(SHUTDOWN_crash);
