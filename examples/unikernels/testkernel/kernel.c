@@ -4,7 +4,8 @@
  * second of boot. No libc; built with Debian's gcc and binutils (Makefile beside it).
  *
  * What it does, and what each step stands in for:
- *   - PVH build (Solo5, MirageOS 4): the hypercall page through the CPUID-named MSR; the console
+ *   - PVH build (Solo5, MirageOS 4): the PVH entry and its own identity page tables over 5 GiB
+ *     (start.S, as Solo5 maps it); the hypercall page through the CPUID-named MSR; the console
  *     ring from HVM params; the command line from hvm_start_info; Xen's E820 memory map
  *     (XENMEM_memory_map); the shared_info page added to the physmap over a page of its own
  *     image (XENMEM_add_to_physmap), the call that fails for 32 MiB Solo5 guests under
@@ -30,7 +31,7 @@
  *   shinfo=high   PVH: add shared_info at a free frame just under 4 GiB instead of over a page of
  *                 its own image (Solo5's way): Xen then needs new paging-pool pages for the p2m,
  *                 the pool that is too small for 32 MiB guests under shadow paging
- *   --solo5:quiet / --solo5:warn   hide Solo5's INFO lines (the exit line among them)
+ *   --solo5:quiet|error|warn   hide Solo5's INFO lines (the exit line among them)
  */
 
 typedef unsigned char u8;
@@ -306,7 +307,8 @@ static void take_cmdline(const char *src)
         cmdline[i] = src[i];
     cmdline[i] = 0;
     for (const char *w = cmdline; *w; w++)
-        if ((w == cmdline || w[-1] == ' ') && (starts(w, "--solo5:quiet") || starts(w, "--solo5:warn")))
+        if ((w == cmdline || w[-1] == ' ') && (starts(w, "--solo5:quiet") || starts(w, "--solo5:warn") ||
+                                               starts(w, "--solo5:error")))
             quiet = 1;
 }
 
