@@ -19,26 +19,32 @@
 #define XEN_ELFNOTE_LOADER         8
 #define XEN_ELFNOTE_PHYS32_ENTRY   18
 
-.macro ELFNOTE type, directive, value
+/* A Xen ELF note: the "Xen" owner, the type, then the descriptor a macro below writes. */
+.macro NOTE_BEGIN type
     .p2align 2
     .long 2f - 1f
     .long 4f - 3f
     .long \type
 1:  .asciz "Xen"
 2:  .p2align 2
-3:  \directive \value
+3:
+.endm
+
+.macro NOTE_END
 4:  .p2align 2
 .endm
 
+.macro ELFNOTE type, directive, value
+    NOTE_BEGIN \type
+    \directive \value
+    NOTE_END
+.endm
+
+/* Strings apart: a quoted macro argument loses its quotes on the way through. */
 .macro ELFNOTE_STR type, text
-    .p2align 2
-    .long 2f - 1f
-    .long 4f - 3f
-    .long \type
-1:  .asciz "Xen"
-2:  .p2align 2
-3:  .asciz "\text"
-4:  .p2align 2
+    NOTE_BEGIN \type
+    .asciz "\text"
+    NOTE_END
 .endm
 
     .section .note.Xen, "a", @note
