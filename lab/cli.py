@@ -240,8 +240,10 @@ def deploy_cmd(file: Path, as_json: bool, timings: bool, host: str | None, **kw:
     from lab.verbs.deploy import deploy
 
     resolved = _config()
+    req = _request(file, **kw)
+    req.check()  # before any host is asked where the guest goes
     h = place(_hosts(resolved, host), file)
-    result = deploy(_request(file, **kw), h.config, h.state_dir)
+    result = deploy(req, h.config, h.state_dir)
     if as_json:
         ui.emit_json({**result.to_json(), **({"host": h.name} if h.name else {})})
     else:
@@ -265,8 +267,10 @@ def run_cmd(file: Path, as_json: bool, junit_xml: Path | None, host: str | None,
     from lab.placement import place
     from lab.verbs.run import run, write_junit
 
+    req = _request(file, **kw)
+    req.check()  # before any host is asked where the guest goes
     h = place(_hosts(_config(), host), file)
-    outcome = run(_request(file, **kw), h.config, h.state_dir, echo=not as_json)
+    outcome = run(req, h.config, h.state_dir, echo=not as_json)
     if junit_xml:
         write_junit(outcome, junit_xml)
     if outcome.status_hidden and outcome.ended == "poweroff":

@@ -27,14 +27,45 @@ ACCELS = ("auto", "kvm", "tcg")
 PAGING = ("hap", "shadow")
 
 
+@dataclass(frozen=True)
+class Form:
+    """What a text setting may hold, for where it ends up: settings reach dnsmasq's configuration,
+    an ssh-config, a GRUB file the shell sources as root and `ip` command lines, so each is held
+    to the shape its destination reads safely (no quote, newline or shell character gets
+    through)."""
+
+    what: str
+    pattern: re.Pattern[str]
+
+    def holds(self, value: str) -> bool:
+        return self.pattern.fullmatch(value) is not None
+
+
+_WORD = r"[A-Za-z0-9_.,:=+/@%~^{}\[\]-]+"
+IFNAME = Form("a network interface name: 1 to 15 of A-Z a-z 0-9 _ . - (not first), not . or ..",
+              re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}"))
+NETNS = Form("a network namespace name: letters, digits, _ . -",
+             re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}"))
+HOST = Form("a host name or an IP address",
+            re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+"))
+USER = Form("a user name: a letter or _, then letters, digits, _ . -",
+            re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}"))
+LEASE = Form("a dnsmasq lease time: a number with s, m, h, d or w, or infinite",
+             re.compile(r"[1-9][0-9]{0,8}[smhdw]?|infinite"))
+WORDS = Form("kernel command-line words separated by single spaces, without quotes, backslashes, "
+             "$ or backticks", re.compile(rf"({_WORD}( {_WORD})*)?"))
+PATH = Form("a path without control characters", re.compile(r"[^\x00-\x1f\x7f]*"))
+BOX = Form("a Vagrant box name, OWNER/NAME", re.compile(r"([A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+)?"))
+
+
 def _setting(default: Any, help: str, choices: tuple[str, ...] = (), flag: bool = False,
-             per_host: bool = False) -> Any:
-    """One setting: its default, its help, its allowed values, whether the lab verbs take it as a
-    flag (--name), and whether one host of several may set it for itself (a `[hosts.NAME]`
-    table, an inventory host variable); the CLI, `xenlab config`, the host tables, the inventory
-    and validation all read it from here."""
+             per_host: bool = False, form: Form | None = None) -> Any:
+    """One setting: its default, its help, its allowed values (or the form of its text), whether
+    the lab verbs take it as a flag (--name), and whether one host of several may set it for
+    itself (a `[hosts.NAME]` table, an inventory host variable); the CLI, `xenlab config`, the
+    host tables, the inventory and validation all read it from here."""
     return field(default=default, metadata={"help": help, "choices": choices, "flag": flag,
-                                            "per_host": per_host})
+                                            "per_host": per_host, "form": form})
 
 
 @dataclass(frozen=True)
@@ -42,18 +73,22 @@ class LabConfig:
     provider: str = _setting("auto", "where the lab runs: a VM xenlab makes (virtualbox, qemu; auto: "
                              "VirtualBox if usable, else QEMU) or an existing Debian 12 or 13 host (ssh)",
                              PROVIDERS, flag=True)
-    ssh_host: str = _setting("", "provider ssh: the existing host's name or address", per_host=True)
+    ssh_host: str = _setting("", "provider ssh: the existing host's name or address", per_host=True,
+                             form=HOST)
     ssh_port: int = _setting(22, "provider ssh: its SSH port", per_host=True)
     ssh_user: str = _setting("", "provider ssh: the user xenlab logs in as (needs sudo without a "
-                             "password)", per_host=True)
-    ssh_key: str = _setting("", "provider ssh: the private key that user logs in with", per_host=True)
+                             "password)", per_host=True, form=USER)
+    ssh_key: str = _setting("", "provider ssh: the private key that user logs in with", per_host=True,
+                            form=PATH)
     uplink_interface: str = _setting("", "provider ssh: the host's NIC the lab bridge takes over, by "
-                                     "name (not the one you reach the host through)", per_host=True)
+                                     "name (not the one you reach the host through)", per_host=True,
+                                     form=IFNAME)
     xen_cmdline_extra: str = _setting("", "extra Xen command-line arguments the lab host needs "
-                                      "(a serial console, a CPU quirk)", per_host=True)
-    dom0_cmdline_extra: str = _setting("", "extra dom0 kernel command-line arguments", per_host=True)
+                                      "(a serial console, a CPU quirk)", per_host=True, form=WORDS)
+    dom0_cmdline_extra: str = _setting("", "extra dom0 kernel command-line arguments", per_host=True,
+                                       form=WORDS)
     inventory: str = _setting("", "provider ssh: an Ansible inventory file of several existing hosts "
-                              "(instead of [hosts.NAME] tables in xenlab.toml)")
+                              "(instead of [hosts.NAME] tables in xenlab.toml)", form=PATH)
     subnet: str = _setting("192.168.77.0/24", "the host-only lab network", per_host=True)
     host_ip: str = _setting("192.168.77.1", "your machine's address on the lab network", per_host=True)
     lab_ip: str = _setting("192.168.77.2", "the lab host's address, held by the bridge", per_host=True)
@@ -61,12 +96,12 @@ class LabConfig:
     dhcp_end: str = _setting("192.168.77.200", "last address dnsmasq hands to guests", per_host=True)
     static_start: str = _setting("192.168.77.201", "first address `deploy --static` gives out", per_host=True)
     static_end: str = _setting("192.168.77.254", "last address `deploy --static` gives out", per_host=True)
-    lease_time: str = _setting("12h", "dnsmasq lease time", per_host=True)
-    bridge: str = _setting("br0", "the lab bridge guests' vifs join", per_host=True)
+    lease_time: str = _setting("12h", "dnsmasq lease time", per_host=True, form=LEASE)
+    bridge: str = _setting("br0", "the lab bridge guests' vifs join", per_host=True, form=IFNAME)
     nat: bool = _setting(True, "masquerade guest traffic out of the NAT NIC", per_host=True)
     release: str = _setting(DEFAULT_RELEASE, "the Debian release of a lab VM xenlab makes (QEMU, "
                             "VirtualBox); an existing host keeps its own", tuple(RELEASES))
-    box: str = _setting("", "Vagrant box of the lab VM (empty: the release's debian/SUITE64)")
+    box: str = _setting("", "Vagrant box of the lab VM (empty: the release's debian/SUITE64)", form=BOX)
     vm_memory: int = _setting(2048, "lab VM memory, MiB")
     vm_cpus: int = _setting(2, "lab VM virtual CPUs")
     dom0_memory: int = _setting(768, "memory pinned to dom0, MiB", per_host=True)
@@ -78,8 +113,9 @@ class LabConfig:
     guest_memory_min: int = _setting(32, "smallest guest memory `fix` accepts, MiB")
     guest_memory_max: int = _setting(0, "largest guest memory `fix` accepts, MiB (0: no bound of "
                                      "its own; the lab host's free memory decides at `xl create`)")
-    state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab")
-    host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network")
+    state_dir: str = _setting(".xenlab", "where xenlab keeps what it made for this lab", form=PATH)
+    host_netns: str = _setting("", "QEMU: network namespace for the host side of the lab network",
+                               form=NETNS)
     share: bool = _setting(True, "deploy: hand kernels and images to the lab through the shared "
                            "folder when the lab host has it mounted (QEMU), else over SSH")
     accel: str = _setting("auto", "QEMU's accelerator (auto: KVM only if a probe guest runs on it)",
@@ -249,9 +285,11 @@ def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = Tru
         bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
 
     for name, f in FIELDS.items():
-        choices = f.metadata["choices"]
-        if choices and getattr(config, name) not in choices:
+        choices, form, value = f.metadata["choices"], f.metadata["form"], getattr(config, name)
+        if choices and value not in choices:
             fail(name, f"must be one of {', '.join(choices)}")
+        if form is not None and value and not form.holds(value):
+            fail(name, f"not {form.what}")
     try:
         net = config.network()
     except ValueError as exc:
@@ -278,8 +316,8 @@ def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = Tru
             fail(name, "inside the static range; `deploy --static` would hand it to a guest")
     if addrs["host_ip"] == addrs["lab_ip"]:
         fail("lab_ip", "same as host_ip")
-    if not config.bridge or len(config.bridge) > 15 or "/" in config.bridge:
-        fail("bridge", "not a Linux interface name (1-15 characters)")
+    if not config.bridge:
+        fail("bridge", f"not {IFNAME.what}")
     if not 32 <= config.dom0_memory < config.vm_memory:
         fail("dom0_memory", f"must be below vm_memory ({config.vm_memory})")
     if config.vm_cpus < 1:

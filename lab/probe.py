@@ -37,14 +37,16 @@ class Probe:
     @classmethod
     def parse(cls, text: str) -> Probe:
         """From the user's --probe: tcp:PORT or http://:PORT/path."""
-        if text.startswith("tcp:") and text[4:].isdigit():
-            return cls("tcp", int(text[4:]))
-        if text.startswith("http://:"):
-            rest = text[len("http://:"):]
-            port, _, path = rest.partition("/")
-            if port.isdigit():
-                return cls("http", int(port), "/" + path)
-        bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path")
+        kind, port, path = "", "", ""
+        if text.startswith("tcp:"):
+            kind, port = "tcp", text[4:]
+        elif text.startswith("http://:"):
+            kind = "http"
+            port, _, path = text[len("http://:"):].partition("/")
+        # ASCII digits only: int() takes what isdigit() calls a digit, but not all of it ('²').
+        if kind and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
+            return cls(kind, int(port), "/" + path)
+        bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path, PORT from 1 to 65535")
 
     @classmethod
     def recorded(cls, text: str) -> Probe:

@@ -19,6 +19,14 @@ PVH_NO_VIF = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\nmemory = 64\nvif = [  
     ("deploy", PV, ["--static", "nonsense"], "not an IPv4 address"),
     ("deploy", PV, ["--ip", "192.168.77.9", "--static"], "--ip and --static both given"),
     ("deploy", PV, ["--sha256", "ab" * 32], "sha256 is"),
+    ("deploy", PV, ["--probe", "tcp:0"], "PORT from 1 to 65535"),
+    ("deploy", PV, ["--probe", "tcp:65536"], "PORT from 1 to 65535"),
+    ("deploy", PV, ["--probe", "tcp:\u00b2"], "PORT from 1 to 65535"),  # a digit to isdigit(), not to int()
+    ("deploy", PV, ["--probe", "http://:99999/"], "PORT from 1 to 65535"),
+    ("deploy", PV, ["--timeout", "-1"], "not a number of seconds above 0"),
+    ("run", PV, ["--timeout", "nan"], "not a number of seconds above 0"),
+    ("run", PV, ["--timeout", "inf"], "not a number of seconds above 0"),
+    ("run", PV, ["--timeout", "0"], "not a number of seconds above 0"),
     ("run", PV, ["--sha256", "xyz"], "not a sha256"),
     ("deploy", PVH_NO_VIF, ["--probe", "tcp:80"], "a probe for a guest without network"),
     ("deploy", PV, ["--no-network", "--static"], "an address for a guest without network"),
@@ -40,3 +48,27 @@ def test_good_input_gets_as_far_as_the_missing_lab(tmp_path: Path) -> None:
     (tmp_path / "u.xl").write_text(PV)
     r = xenlab("deploy", "u.xl", "--static", "--arg", "--hello=world", cwd=tmp_path)
     assert r.returncode == 1 and "no lab here yet" in r.stderr and "hint: `xenlab up`" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--sha256", "xyz"], "not a sha256"),
+    (["--probe", "tcp:0"], "PORT from 1 to 65535"),
+    (["--arg", "a;b"], "cannot hold"),
+])
+def test_with_several_hosts_options_are_refused_before_any_host_is_asked(tmp_path: Path, args: list[str],
+                                                                         expected: str) -> None:
+    """Placement reads every host: a bad option must not turn into "no host can take FILE"."""
+    (tmp_path / "u.xen").write_bytes(b"\x7fELF kernel")
+    (tmp_path / "u.xl").write_text(PV)
+    (tmp_path / "xenlab.toml").write_text(
+        'provider = "ssh"\nssh_user = "ops"\nssh_key = "k"\nuplink_interface = "eno2"\n'
+        '[hosts.a]\nssh_host = "127.0.0.1"\nssh_port = 9\n'
+        'dhcp_start = "192.168.77.3"\ndhcp_end = "192.168.77.100"\n'
+        'static_start = "192.168.77.201"\nstatic_end = "192.168.77.225"\n'
+        '[hosts.b]\nssh_host = "127.0.0.2"\nssh_port = 9\n'
+        'dhcp_start = "192.168.77.101"\ndhcp_end = "192.168.77.200"\n'
+        'static_start = "192.168.77.226"\nstatic_end = "192.168.77.254"\n')
+    r = xenlab("deploy", "u.xl", *args, cwd=tmp_path)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and expected in errors[0], r.stderr
+    assert "no host can take" not in r.stderr and "Traceback" not in r.stderr

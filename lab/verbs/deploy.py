@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,25 @@ class Request:
     args: tuple[str, ...] = ()
     network: bool | None = None  # --network / --no-network; None: from the file
     sha256: str | None = None
+
+    def check(self) -> tuple[Probe | None, list[str], str | None]:
+        """The options that need no lab and no host's settings, refused before any host is
+        asked anything (placement among several reads every host): the probe, the boot
+        arguments and the expected hash, as deploy uses them."""
+        probe = Probe.parse(self.probe) if self.probe else None
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            bad_input(f"--timeout {self.timeout}: not a number of seconds above 0",
+                      hint="--timeout 300 waits five minutes")
+        args = [bootargs.check_arg(a) for a in self.args]
+        if self.ip is not None and self.static is not None:
+            bad_input("--ip and --static both given", hint="--ip reserves a DHCP address; --static "
+                                                           "passes one as boot arguments: pick one")
+        expected = None
+        if self.sha256 is not None:
+            expected = self.sha256.lower()
+            if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+                bad_input(f"--sha256 {self.sha256!r}: not a sha256 (64 hexadecimal digits)")
+        return probe, args, expected
 
 
 @dataclass
@@ -109,20 +129,11 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
     xl_dir = req.xl.resolve().parent
     given = [Recipe.parse(s, Path.cwd()) for s in req.images]
     recipes = {**mirage_recipes(xl_dir), **{r.image: r for r in given}}
-    the_probe = Probe.parse(req.probe) if req.probe else None
-    args = [bootargs.check_arg(a) for a in req.args]
-    if req.ip is not None and req.static is not None:
-        bad_input("--ip and --static both given", hint="--ip reserves a DHCP address; --static "
-                                                       "passes one as boot arguments: pick one")
+    the_probe, args, expected = req.check()
     if req.ip is not None:
         _check_address("--ip", req.ip, config, static=False)
     if req.static:
         _check_address("--static", req.static, config, static=True)
-    expected = None
-    if req.sha256 is not None:
-        expected = req.sha256.lower()
-        if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-            bad_input(f"--sha256 {req.sha256!r}: not a sha256 (64 hexadecimal digits)")
 
     with ui.step("fix", phases, "fix"):
         report = fix_file(req.xl, config, recipes, req.network)

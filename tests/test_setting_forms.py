@@ -1,0 +1,66 @@
+"""Settings that end up verbatim in files on the lab host (dnsmasq's configuration, the
+ssh-config, a GRUB file the shell sources as root, `ip` command lines) are held to the form their
+destination reads safely, and anything else is refused with one `error:` line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import xenlab
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lab import config
+from lab.config import FIELDS, LabConfig
+
+# What would break out of where the value goes: a line (ssh-config, dnsmasq.conf), a
+# double-quoted shell string (GRUB's defaults), or an argument (ip, sudo).
+BREAKOUT = set("\n\r\"'\\$`;&|<>*?!()#") | {"\x00", "\t"}
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("lease_time", "12h\ndhcp-script=/tmp/x"), ("lease_time", "forever"), ("lease_time", "0"),
+    ("ssh_host", "xen1\nProxyCommand sh"), ("ssh_host", "-oProxyCommand=x"), ("ssh_user", "ops\nHost *"),
+    ("ssh_user", "o ps"), ("xen_cmdline_extra", 'dom0_mem=1G" ; reboot "'), ("dom0_cmdline_extra", "a $(id)"),
+    ("xen_cmdline_extra", "a  b"), ("bridge", "br 0"), ("bridge", ".."), ("bridge", "br:0"),
+    ("bridge", "br0123456789abcd"), ("uplink_interface", "eno2\n"), ("host_netns", "../x"),
+    ("ssh_key", "k\nIdentityFile /etc/shadow"), ("box", "debian bookworm64"),
+])
+def test_a_value_out_of_its_form_is_refused_in_one_line(tmp_path: Path, setting: str, value: str) -> None:
+    toml_value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    (tmp_path / "xenlab.toml").write_text(f'{setting} = "{toml_value}"\n')
+    r = xenlab("config", cwd=tmp_path)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1, r.stderr
+    assert f"{setting} = " in errors[0] and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2  # error and hint, the value's newline escaped
+
+
+FORMS = {name: f.metadata["form"] for name, f in FIELDS.items() if f.metadata["form"] is not None}
+
+
+@given(st.sampled_from(sorted(FORMS)), st.text(min_size=1, max_size=40))
+@settings(max_examples=600, deadline=None)
+def test_whatever_a_form_accepts_cannot_break_out(setting: str, value: str) -> None:
+    form = FORMS[setting]
+    if not form.holds(value):
+        return
+    if form is config.PATH:  # a local path, never written into a file of the lab host's
+        assert not any(ord(c) < 0x20 or c == "\x7f" for c in value)
+        return
+    assert not BREAKOUT & set(value), (setting, value)
+    assert value.isascii() and value.isprintable()
+    assert not value.startswith("-") or form is config.WORDS  # never read as an option
+
+
+def test_the_defaults_and_common_values_hold() -> None:
+    defaults = LabConfig()
+    for name, form in FORMS.items():
+        value = getattr(defaults, name)
+        assert not value or form.holds(value), name
+    for value in ("console=com1 com1=115200,8n1", "iommu=no-intremap dom0_max_vcpus=1-2", "loglvl=all/all"):
+        assert config.WORDS.holds(value)
+    for value in ("xen1.example", "192.168.1.10", "fe80::1", "eno2", "enp0s8"):
+        assert config.HOST.holds(value)
+    assert all(config.LEASE.holds(v) for v in ("12h", "45m", "1d", "infinite", "3600"))
