@@ -294,7 +294,7 @@ def list_cmd(as_json: bool, host: str | None) -> None:
     from lab import ui
     from lab.domain import listing
 
-    rows = []
+    rows, down = [], 0
     for h in _hosts(_config(), host):
         try:
             rows += [{**({"host": h.name} if h.name else {}), **row} for row in listing(h.state_dir)]
@@ -302,14 +302,17 @@ def list_cmd(as_json: bool, host: str | None) -> None:
             if not h.name:
                 raise
             ui.warn(f"{h.name}: {exc.message}")
+            down += 1
     if as_json:
         ui.emit_json(rows)
-        return
-    for r in rows:
-        up = f"up {r['uptime_s']:.0f} s" if r["uptime_s"] is not None else ""
-        where = f"{r['host']:<12} " if "host" in r else ""
-        click.echo(f"{where}{r['name']:<20} {r['state']:<8} {r['memory']:>5} MiB  {r['mac'] or '-':<17}  "
-                   f"{r['ip'] or '-':<15} {r['address']:<6} {up}")
+    else:
+        for r in rows:
+            up = f"up {r['uptime_s']:.0f} s" if r["uptime_s"] is not None else ""
+            where = f"{r['host']:<12} " if "host" in r else ""
+            click.echo(f"{where}{r['name']:<20} {r['state']:<8} {r['memory']:>5} MiB  "
+                       f"{r['mac'] or '-':<17}  {r['ip'] or '-':<15} {r['address']:<6} {up}")
+    if down:  # as topology does: the listing is incomplete
+        sys.exit(1)
 
 
 @cli.command("topology")

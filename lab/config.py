@@ -193,7 +193,12 @@ def load(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             bad_input(f"{path}: {exc}", hint="fix the TOML syntax or remove the file")
-        table = dict(data.get("lab", data))
+        except RecursionError:
+            bad_input(f"{path}: nested too deeply to read", hint="settings are flat: key = value")
+        table = data.get("lab", data)
+        if not isinstance(table, dict):
+            bad_input(f"{path}: lab must be a table of settings", hint='a [lab] table of key = value lines')
+        table = dict(table)
         tables = table.pop("hosts", None)
         if tables is not None:
             if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
@@ -225,7 +230,12 @@ def load(
                       "[hosts.NAME] tables", hint="keep one of the two")
         from lab.inventory import read
 
-        host_tables = read(cwd / Path(config.inventory).expanduser())
+        try:
+            inventory = Path(config.inventory).expanduser()
+        except RuntimeError as exc:  # ~user of a user this system does not have
+            bad_input(f"{sources['inventory']}: inventory = {config.inventory!r}: {exc}",
+                      hint="give the inventory's path, relative to this directory or absolute")
+        host_tables = read(cwd / inventory)
     hosts = {name: _host(name, origin, table, config, values, sources)
              for name, (origin, table) in host_tables.items()}
     validate(config, sources, one_host=not hosts)

@@ -72,3 +72,6 @@ def test_with_several_hosts_options_are_refused_before_any_host_is_asked(tmp_pat
     errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
     assert r.returncode == 2 and len(errors) == 1 and expected in errors[0], r.stderr
     assert "no host can take" not in r.stderr and "Traceback" not in r.stderr
+    # And a listing of hosts none of which has a lab is no success (as topology says).
+    listed = xenlab("list", cwd=tmp_path)
+    assert listed.returncode == 1 and "a: " in listed.stderr and "b: " in listed.stderr, listed.stderr

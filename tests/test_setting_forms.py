@@ -64,3 +64,18 @@ def test_the_defaults_and_common_values_hold() -> None:
     for value in ("xen1.example", "192.168.1.10", "fe80::1", "eno2", "enp0s8"):
         assert config.HOST.holds(value)
     assert all(config.LEASE.holds(v) for v in ("12h", "45m", "1d", "infinite", "3600"))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('lab = "x"\n', "lab must be a table of settings"),
+    ("a = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ('provider = "ssh"\ninventory = "~nosuchuser-xenlab/h.ini"\n', "inventory = '~nosuchuser-xenlab/h.ini'"),
+])
+def test_a_settings_file_of_the_wrong_shape_is_refused_in_one_line(tmp_path: Path, text: str,
+                                                                   expected: str) -> None:
+    (tmp_path / "xenlab.toml").write_text(text)
+    r = xenlab("config", cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(lines) == 2 and lines[0].startswith("error: ") and expected in lines[0], r.stderr
+    assert lines[1].startswith("hint: ")
