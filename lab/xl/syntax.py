@@ -479,7 +479,7 @@ class XlFile:
         def conv(v: Resolved, top: bool) -> object:
             if isinstance(v, list):
                 return [conv(i, False) for i in v]
-            if top and v.number:
+            if top and v.number and not v.added:  # `+=` makes text of it, for xl too
                 n = strtol(v.text)
                 if n is not None:
                     return n
@@ -598,6 +598,9 @@ def _values(statements: Iterable[Assignment], path: str) -> dict[str, Resolved]:
 
 
 def parse(text: str, path: str = "<string>") -> XlFile:
+    if text.startswith("\ufeff"):  # the bytes EF BB BF: xl's lexer knows no such token
+        raise XlSyntaxError(path, 1, 1, "a byte-order mark (U+FEFF) that xl refuses: save the file "
+                                        "as UTF-8 without one")
     return XlFile(text, path, _read_values(text, path))
 
 
