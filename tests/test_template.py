@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
+import pytest
 from helpers import xenlab
 
 from lab.config import LabConfig
@@ -64,3 +67,34 @@ def test_unknown_placeholder_names_its_line(tmp_path: Path) -> None:
     r = xenlab("fix", path, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"error: {path}:5: unknown placeholder @CRASH@" in r.stderr and "hint:" in r.stderr
+
+
+@pytest.mark.parametrize("target", ["fifo", "directory", "symlink-loop", "link-to-device"])
+def test_fix_write_never_writes_over_what_is_not_a_regular_file(tmp_path: Path, target: str) -> None:
+    """As root, renaming over /dev/null would replace the device with a file: refused, untouched."""
+    path = project(tmp_path)
+    out = tmp_path / "web.xl"
+    if target == "fifo":
+        os.mkfifo(out)
+    elif target == "directory":
+        out.mkdir()
+    elif target == "symlink-loop":
+        out.symlink_to(out.name)
+    else:
+        (tmp_path / "null").symlink_to("/dev/null")
+        out.symlink_to("null")
+    r = xenlab("fix", path, "--write", cwd=tmp_path)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".xenlab-")]  # no temporary left
+
+
+def test_fix_write_handles_a_name_at_the_length_limit(tmp_path: Path) -> None:
+    name = "w" * (255 - len(".xl"))  # the longest name a file system takes
+    path = tmp_path / f"{name}.xl"
+    path.write_text("name = 'w'\nkernel = 'w.xen'\nmemory = 16\nvif = [ 'bridge=br0' ]\n")
+    (tmp_path / "w.xen").write_bytes(b"\x7fELF")
+    r = xenlab("fix", path, "--write", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "memory = 32" in path.read_text()

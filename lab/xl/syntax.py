@@ -18,6 +18,7 @@ byte for byte.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import sys
@@ -624,12 +625,21 @@ def write(doc: XlFile, path: str | Path) -> None:
     """Write aside, then rename: a crash never leaves a half-written .xl file. A symlinked file
     is written where the link points (the link stays a link), and an existing file keeps its
     permissions (a 0600 file with secrets in its boot arguments stays 0600)."""
-    p = Path(path).resolve() if Path(path).is_symlink() else Path(path)
-    tmp = p.with_name(f".{p.name}.xenlab-tmp")
     try:
-        mode = stat.S_IMODE(p.stat().st_mode)
+        p = Path(path).resolve(strict=False) if Path(path).is_symlink() else Path(path)
+        st = p.stat()
     except FileNotFoundError:
-        mode = None
+        st = None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, among others
+        raise LabError(f"{path}: cannot write: {getattr(exc, 'strerror', None) or exc}",
+                       hint="point it at a regular file, or remove it", code=EXIT_USAGE) from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        # Renaming over it would replace a device node, a FIFO or a directory's entry with a file.
+        raise LabError(f"{p}: not a regular file; xenlab writes .xl files only over regular files",
+                       hint="give another path, or remove what is there", code=EXIT_USAGE)
+    mode = stat.S_IMODE(st.st_mode) if st is not None else None
+    # Short, whatever the name's length: a name near the 255-byte limit has no room for a suffix.
+    tmp = p.with_name(f".xenlab-{os.getpid()}.tmp")
     try:
         tmp.write_bytes(doc.text.encode(ENCODING, ERRORS))
         if mode is not None:
