@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,27 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in names}
 
 
+Shape = Mapping[str, "type | tuple[type, ...]"]
+_OPTIONAL_TEXT = (str, type(None))
+_SSH: Shape = {"host": str, "port": int, "user": str, "identity": str}
+
+
+def _shaped(what: str, data: object, shape: Shape, required: bool = False) -> None:
+    """A value of another shape than a record's field makes a file this xenlab cannot trust
+    (edited by hand, truncated, or not xenlab's): it is refused as a whole."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is {type(data).__name__}, not an object")
+    for key, kind in shape.items():
+        if key not in data:
+            if required:
+                raise ValueError(f"{what} has no {key}")
+            continue
+        value = data[key]
+        # JSON's true is no port number, though Python's bool is an int.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{what}.{key} is {json.dumps(value)[:40]}")
+
+
 @dataclass
 class LabState:
     provider: str = ""
@@ -57,13 +79,20 @@ class LabState:
         if not path.exists():
             return cls()
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
+            _shaped("the file", data, _SHAPES[cls])
+            if data.get("ssh"):
+                _shaped("ssh", data["ssh"], _SSH, required=True)
+            for name, record in (data.get("domains") or {}).items():
+                _shaped(f"domains.{name}", record, _SHAPES[DomainRecord])
             state = cls(**_known(cls, data))
             state.domains = {name: DomainRecord(**_known(DomainRecord, record))
                              for name, record in (data.get("domains") or {}).items()}
-        except (ValueError, TypeError, AttributeError) as exc:
-            die(f"{path}: not a state file xenlab can read ({exc})",
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSON's errors too
+            die(f"{path}: not a state file xenlab can read ({str(exc) or type(exc).__name__})",
                 hint=f"move it aside; `xenlab up` writes a new one ({state_dir} keeps the rest)")
+        except OSError as exc:
+            die(f"{path}: cannot read: {exc.strerror}", hint="check its permissions")
         return state
 
     def save(self, state_dir: Path) -> None:
@@ -71,3 +100,11 @@ class LabState:
         tmp = state_dir / f".{FILE}.{os.getpid()}"
         tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
         tmp.replace(state_dir / FILE)
+
+
+# The fields of each record as the file holds them.
+_SHAPES: Mapping[type, Shape] = {
+    LabState: {"provider": str, "ssh": dict, "provider_data": dict, "provisioned": bool, "domains": dict},
+    DomainRecord: {"mac": _OPTIONAL_TEXT, "ip": _OPTIONAL_TEXT, "address": str, "xl": str,
+                   "lab_xl": str, "probe": _OPTIONAL_TEXT, "boot_args": str, "sha256": dict},
+}

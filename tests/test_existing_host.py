@@ -178,7 +178,8 @@ def test_a_public_key_given_as_ssh_key_is_refused(tmp_path: Path) -> None:
 
 def test_halt_and_status_never_touch_an_existing_host(tmp_path: Path) -> None:
     d = _project(tmp_path, _closed_port())
-    LabState(provider="ssh", ssh={"host": "127.0.0.1"}).save(d / ".xenlab")
+    LabState(provider="ssh", ssh={"host": "127.0.0.1", "port": 9, "user": "ops", "identity": "k"}).save(
+        d / ".xenlab")
     r = xenlab("halt", cwd=d)
     assert r.returncode == 0 and "never powers it off" in r.stderr, r.stderr
     status = json.loads(xenlab("status", "--json", cwd=d).stdout)
