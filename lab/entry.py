@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
+    # A file name's bytes need not be UTF-8, nor the locale able to show every character: what
+    # cannot be written is written escaped, never an exception in the middle of a message.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     from lab.image.arguments import quick
 
     image = quick(sys.argv[1:])
@@ -67,5 +73,18 @@ def reported(work: Callable[[], None]) -> None:
         from lab import ui
 
         where = f"{exc.filename}: " if exc.filename else ""
-        ui.error(f"{where}{exc.strerror or exc}", "this is xenlab's bug to report, with the command")
+        ui.error(f"{where}{exc.strerror or exc}", _OS_HINTS.get(exc.errno or 0, "this is xenlab's bug "
+                 "to report, with the command"))
         sys.exit(EXIT_FAILURE)
+
+
+# What a system error no verb named itself usually asks of the user (errno's numbers: no import).
+_OS_HINTS = {
+    28: "the disk is full: free space and run it again",  # ENOSPC
+    13: "check the permissions of that path (or run xenlab as the user who owns it)",  # EACCES
+    1: "check the permissions of that path (or run xenlab as the user who owns it)",  # EPERM
+    30: "that file system is read-only: give a path on a writable one",  # EROFS
+    36: "the name is too long for the file system: give a shorter one",  # ENAMETOOLONG
+    40: "a symbolic link points back at itself: fix or remove it",  # ELOOP
+    122: "the disk quota is used up: free space and run it again",  # EDQUOT
+}

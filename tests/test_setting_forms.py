@@ -4,10 +4,12 @@ destination reads safely, and anything else is refused with one `error:` line na
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import xenlab
+from helpers import XENLAB, xenlab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,3 +81,26 @@ def test_a_settings_file_of_the_wrong_shape_is_refused_in_one_line(tmp_path: Pat
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert len(lines) == 2 and lines[0].startswith("error: ") and expected in lines[0], r.stderr
     assert lines[1].startswith("hint: ")
+
+
+def _bytes_run(*args: object, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """The CLI's streams as bytes, read back forgivingly: what it wrote is the question here."""
+    r = subprocess.run([*XENLAB, *map(str, args)], cwd=cwd, capture_output=True, timeout=120,
+                       env={**os.environ, "NO_COLOR": "1", **env})
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "utf-8"])
+def test_names_and_values_print_whatever_the_locale_can_show(tmp_path: Path, encoding: str) -> None:
+    """Data on stdout and errors on stderr, with characters the output cannot encode and bytes
+    that are not UTF-8: escaped, never a UnicodeEncodeError half-way through a line."""
+    (tmp_path / "xenlab.toml").write_text('state_dir = ".xenlab-\u00e9\u4e2d"\n', encoding="utf-8")
+    env = {"PYTHONIOENCODING": encoding}
+    code, out, err = _bytes_run("config", cwd=tmp_path, env=env)
+    assert code == 0 and "Traceback" not in err, err
+    assert "state_dir" in out and ".xenlab-" in out
+    missing = os.fsencode(tmp_path) + b"/caf\xff.xl"  # a byte no UTF-8 decoder takes
+    code, out, err = _bytes_run("xl", "show", os.fsdecode(missing), cwd=tmp_path, env=env)
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1 and "no such file" in errors[0], err
+    assert "Traceback" not in err
