@@ -50,6 +50,18 @@ def test_good_input_gets_as_far_as_the_missing_lab(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no lab here yet" in r.stderr and "hint: `xenlab up`" in r.stderr
 
 
+def test_no_image_is_built_for_a_lab_that_is_not_there(tmp_path: Path) -> None:
+    """The file and its recipe are good; the block image would be work (and files) for nothing."""
+    (tmp_path / "u.xen").write_bytes(b"\x7fELF kernel")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "hello.txt").write_text("hi\n")
+    (tmp_path / "u.xl").write_text(PV.replace("vif", "disk = [ 'format=raw, vdev=xvdb, access=rw, "
+                                              "target=fat1.img' ]\nvif"))
+    r = xenlab("deploy", "u.xl", "--image", "fat1.img=data", cwd=tmp_path)
+    assert r.returncode == 1 and "no lab here yet" in r.stderr, r.stderr
+    assert not (tmp_path / ".xenlab" / "images").exists() and not (tmp_path / "fat1.img").exists()
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--sha256", "xyz"], "not a sha256"),
     (["--probe", "tcp:0"], "PORT from 1 to 65535"),

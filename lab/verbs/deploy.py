@@ -21,7 +21,7 @@ from lab import bootargs, domain, lab_steps, run, ui
 from lab import share as lab_share
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
-from lab.errors import LabError, bad_input, die
+from lab.errors import LabError, bad_input, die, no_lab
 from lab.fix import fix_file
 from lab.image import build_image
 from lab.probe import Probe
@@ -169,6 +169,9 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
                 continue
             found = locate(disk.target, xl_dir)
             if found is None:
+                if not LabState.load(state_dir).ssh:
+                    # Building an image for no lab is work for nothing, and files left behind.
+                    no_lab(state_dir)
                 recipe = recipes[Path(disk.target).name]
                 out = state_dir / IMAGES / name / recipe.image
                 out.parent.mkdir(parents=True, exist_ok=True)
