@@ -461,10 +461,12 @@ def fix_cmd(file: Path, show_diff: bool, write: bool, check: bool, as_json: bool
             click.echo(f"{file}: no problems found", err=True)
     if show_diff:
         sys.stdout.write(report.diff())
-    if write and report.changed:
+    if write and report.needs_write:
         fix.write(report)
         if not as_json:
-            click.echo(f"{file}: {len(report.repaired)} repair(s) written", err=True)
+            done = f"{len(report.repaired)} repair(s)"
+            click.echo(f"{report.out_path}: written from {file.name}, {done}" if report.out_path != file
+                       else f"{file}: {done} written", err=True)
     if check and report.findings:
         sys.exit(1)
 

@@ -93,6 +93,19 @@ class Report:
         return self.fixed.text != self.source
 
     @property
+    def needs_write(self) -> bool:
+        """Whether `--write` has anything to write: repairs, or a template's NAME.xl that does not
+        hold the filled-in file yet (a template without placeholders or problems still makes one)."""
+        if self.out_path == self.path:
+            return self.changed
+        if not self.out_path.is_file():  # a FIFO would block the read: write() refuses it instead
+            return True
+        try:
+            return self.out_path.read_text(encoding="utf-8") != self.fixed.text
+        except (OSError, UnicodeDecodeError):
+            return True
+
+    @property
     def repaired(self) -> list[Finding]:
         return [f for f in self.findings if f.repair]
 

@@ -98,3 +98,14 @@ def test_fix_write_handles_a_name_at_the_length_limit(tmp_path: Path) -> None:
     r = xenlab("fix", path, "--write", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "memory = 32" in path.read_text()
+
+
+def test_a_template_without_placeholders_or_problems_still_makes_its_xl(tmp_path: Path) -> None:
+    (tmp_path / "w.xen").write_bytes(b"\x7fELF")
+    path = tmp_path / "w.xl.in"
+    path.write_text("name = 'w'\nkernel = 'w.xen'\nmemory = 64\nvif = [ 'bridge=br0' ]\n")
+    r = xenlab("fix", path, "--write", cwd=tmp_path)
+    assert r.returncode == 0 and "w.xl: written from w.xl.in" in r.stderr, r.stderr
+    assert (tmp_path / "w.xl").read_text() == path.read_text()
+    again = xenlab("fix", path, "--write", cwd=tmp_path)  # nothing new to write: nothing written
+    assert again.returncode == 0 and "written" not in again.stderr, again.stderr
