@@ -175,6 +175,34 @@ def test_large_file_across_filesystems_falls_back_from_copy_file_range(tmp_path:
         subprocess.run(["umount", data], check=False)
 
 
+@pytest.mark.parametrize(("kind", "files"), [
+    ("fat", {f"F{i}.BIN": 64 * 1024 for i in range(40)}),  # small files: one write each
+    ("fat", {"BIG.BIN": 3 << 20}),  # over the small-file path: copied in ranges
+    ("tar", {f"F{i}.BIN": 64 * 1024 for i in range(40)}),
+])
+def test_a_full_disk_is_said_to_be_the_disk(tmp_path: Path, kind: str, files: dict[str, int]) -> None:
+    """The image's file system fills up while the data goes in: the error is the disk's, not "a
+    data file changed size", and no half-written image is left."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, size in files.items():
+        (data / name).write_bytes(os.urandom(size))
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small], check=True)
+    try:
+        out = small / "x.img"
+        r = xenlab("image", kind, data, "-o", out, *(["--size", "16M"] if kind == "fat" else []))
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+        assert r.returncode != 0 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "No space left on device" in errors[0] and "changed size" not in r.stderr, r.stderr
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", small], check=False)
+
+
 def test_absurd_sizes_are_refused_at_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

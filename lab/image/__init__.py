@@ -214,10 +214,7 @@ def copy_into(fd: int, entry: Entry, offset: int) -> None:
                 # One read + one write beats the copy_file_range set-up for small files.
                 data = os.read(src, entry.size + 1)
                 if len(data) == entry.size:
-                    try:
-                        written = os.pwrite(fd, data, offset)
-                    except OSError as exc:
-                        raise _WriteError(exc) from None
+                    written = _write_all(fd, data, offset)
             else:
                 written = _copy_range(src, fd, entry.size, offset)
                 if os.pread(src, 1, entry.size):
@@ -247,6 +244,21 @@ class _WriteError(Exception):
         self.error = error
 
 
+def _write_all(fd: int, data: bytes, offset: int) -> int:
+    """pwrite until all of data is written: a short write is the file system filling up, and the
+    next write says so (ENOSPC), where counting the short one would blame the data file."""
+    done = 0
+    while done < len(data):
+        try:
+            n = os.pwrite(fd, data[done:], offset + done)
+        except OSError as exc:
+            raise _WriteError(exc) from None
+        if n == 0:
+            raise _WriteError(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        done += n
+    return done
+
+
 # copy_file_range refuses across filesystems (EXDEV: a tmpfs data directory, a separate /home)
 # and on some filesystems at all; a plain read/write loop does the same job there.
 _NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
@@ -270,10 +282,7 @@ def _copy_range(src: int, fd: int, size: int, offset: int) -> int:
             chunk = os.pread(src, min(1 << 20, size - written), written)
             n = 0
             if chunk:
-                try:
-                    n = os.pwrite(fd, chunk, offset + written)
-                except OSError as exc:
-                    raise _WriteError(exc) from None
+                n = _write_all(fd, chunk, offset + written)
         if n == 0:
             break
         written += n
