@@ -256,3 +256,14 @@ def test_data_that_changes_under_the_build_is_named_as_the_datas_fault(
     expected = "changed size while the image was built" if case == "shrank" else "cannot read"
     assert expected in exc.value.message and "cannot write" not in exc.value.message
     assert not out.exists() and not list(tmp_path.glob(".x.img.*"))
+
+
+@pytest.mark.parametrize("kind", ["fat", "tar"])
+def test_an_image_name_at_the_length_limit_is_written(tmp_path: Path, kind: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "A.TXT").write_text("a\n")
+    out = tmp_path / ("i" * 251 + ".img")  # 255 bytes, the longest a file system takes
+    r = xenlab("image", kind, data, "-o", out)
+    assert r.returncode == 0 and out.is_file(), r.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

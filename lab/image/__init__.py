@@ -165,7 +165,8 @@ class AtomicOutput:
         if os.path.islink(self.output) or (os.path.exists(self.output) and not os.path.isfile(self.output)):
             bad_input(f"{self.output}: exists and is not a regular file",
                       hint="give -o a new file name, or an existing image to replace")
-        self.tmp = os.path.join(parent, f".{os.path.basename(self.output)}.{os.getpid()}.xenlab-tmp")
+        # Short whatever the name: an output name near the 255-byte limit leaves no room for more.
+        self.tmp = os.path.join(parent, f".xenlab-{os.getpid()}.img-tmp")
         try:
             self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
