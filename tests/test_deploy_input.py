@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from helpers import xenlab
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PV = "name = 'u'\nkernel = 'u.xen'\ntype = 'pv'\nmemory = 64\nvif = [ 'bridge=br0' ]\n"
 PVH_NO_VIF = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\nmemory = 64\nvif = [  ]\n"
@@ -87,3 +89,20 @@ def test_with_several_hosts_options_are_refused_before_any_host_is_asked(tmp_pat
     # And a listing of hosts none of which has a lab is no success (as topology says).
     listed = xenlab("list", cwd=tmp_path)
     assert listed.returncode == 1 and "a: " in listed.stderr and "b: " in listed.stderr, listed.stderr
+
+
+@given(st.one_of(st.text(max_size=20), st.builds(lambda p, n, rest: f"{p}{n}{rest}",
+                                                  st.sampled_from(["tcp:", "http://:", "udp:", ""]),
+                                                  st.integers(-5, 70000), st.text(max_size=6))))
+@settings(max_examples=400, deadline=None)
+def test_any_probe_text_is_a_probe_of_a_real_port_or_one_clean_refusal(text: str) -> None:
+    from lab.errors import LabError
+    from lab.probe import Probe
+
+    try:
+        probe = Probe.parse(text)
+    except LabError as exc:
+        assert exc.message.startswith("--probe ") and "\n" not in exc.message.replace(repr(text), "")
+        return
+    assert probe.kind in ("tcp", "http") and 1 <= probe.port <= 65535
+    assert str(probe).startswith(f"{probe.kind}:{probe.port}")
