@@ -21,6 +21,8 @@ PVH_NO_VIF = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\nmemory = 64\nvif = [  
     ("deploy", PV, ["--static", "nonsense"], "not an IPv4 address"),
     ("deploy", PV, ["--ip", "192.168.77.9", "--static"], "--ip and --static both given"),
     ("deploy", PV, ["--sha256", "ab" * 32], "sha256 is"),
+    ("deploy", PV, ["--ip", "192.168.77.0"], "not a free guest address"),  # the network's own
+    ("deploy", PV, ["--ip", "192.168.77.255"], "not a free guest address"),  # its broadcast
     ("deploy", PV, ["--probe", "tcp:0"], "PORT from 1 to 65535"),
     ("deploy", PV, ["--probe", "tcp:65536"], "PORT from 1 to 65535"),
     ("deploy", PV, ["--probe", "tcp:\u00b2"], "PORT from 1 to 65535"),  # a digit to isdigit(), not to int()

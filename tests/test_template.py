@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from helpers import xenlab
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lab.config import LabConfig
 from lab.fix import fix_file
@@ -109,3 +111,24 @@ def test_a_template_without_placeholders_or_problems_still_makes_its_xl(tmp_path
     assert (tmp_path / "w.xl").read_text() == path.read_text()
     again = xenlab("fix", path, "--write", cwd=tmp_path)  # nothing new to write: nothing written
     assert again.returncode == 0 and "written" not in again.stderr, again.stderr
+
+
+PIECES = st.sampled_from(["@NAME@", "@KERNEL@", "@MEMORY@", "@BLOCK:disk.img@", "@NETWORK:service@",
+                          "@NOPE@", "@BLOCK:", "@", "name = ", "kernel = ", "memory = ", "vif = [ '",
+                          "disk = [ '", "' ]", "'", "\n", " ", "#", "=", "+=", "[", "]", ",", "\\x00"])
+
+
+@given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=25))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_template_text_is_filled_and_repaired_or_refused_cleanly(tmp_path: Path,
+                                                                    pieces: list[str]) -> None:
+    """Generated NAME.xl.in texts: a report, or one LabError naming the template; nothing else."""
+    from lab.errors import LabError
+
+    path = project(tmp_path, "".join(pieces))
+    try:
+        report = fix_file(path, LabConfig())
+    except LabError as exc:
+        assert exc.message.startswith(str(path)) and exc.code in (1, 2), exc.message
+        return
+    assert report.out_path == tmp_path / "web.xl"

@@ -214,8 +214,11 @@ def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> 
             bad_input(f"--static {text}: outside the lab's static range {low}-{high}",
                       hint="dnsmasq hands out the rest of the subnet; leave out the address and "
                            "xenlab picks a free one")
-    elif addr not in config.network() or text in (config.host_ip, config.lab_ip):
-        bad_input(f"{flag} {text}: not a free guest address in {config.subnet}")
+    elif (addr not in config.network() or text in (config.host_ip, config.lab_ip)
+          or addr in (config.network().network_address, config.network().broadcast_address)):
+        bad_input(f"{flag} {text}: not a free guest address in {config.subnet}",
+                  hint="an address of the subnet other than its network and broadcast addresses, "
+                       "yours and the lab host's")
 
 
 @dataclass
