@@ -115,7 +115,7 @@ def test_a_template_without_placeholders_or_problems_still_makes_its_xl(tmp_path
 
 PIECES = st.sampled_from(["@NAME@", "@KERNEL@", "@MEMORY@", "@BLOCK:disk.img@", "@NETWORK:service@",
                           "@NOPE@", "@BLOCK:", "@", "name = ", "kernel = ", "memory = ", "vif = [ '",
-                          "disk = [ '", "' ]", "'", "\n", " ", "#", "=", "+=", "[", "]", ",", "\\x00"])
+                          "disk = [ '", "' ]", "'", "\n", " ", "#", "=", "+=", "[", "]", ",", "\x00"])
 
 
 @given(st.lists(st.one_of(PIECES, st.text(max_size=4)), max_size=25))
