@@ -211,7 +211,9 @@ def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfi
 
 
 def answers_ping(remote: Remote, ip: str) -> bool:
-    return remote.run(["ping", "-c", "1", "-W", "1", ip], check=False).rc == 0
+    # As root: Debian 13's ping has neither setuid nor a capability, and a login user may only
+    # ping where ping_group_range allows it (not on the lab host: every static guest timed out).
+    return remote.run(["ping", "-c", "1", "-W", "1", ip], sudo=True, check=False).rc == 0
 
 
 # -- listing and removal -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -176,3 +177,20 @@ def test_a_lab_keeps_the_release_its_disk_was_made_of(tmp_path: Path) -> None:
     assert q.release.suite == "bookworm"  # made by an older xenlab: bookworm was all there was
     q.meta.write_text('{"release": "13"}')
     assert Qemu(LabConfig(release="12"), tmp_path).release.suite == "trixie"  # as recorded
+
+
+@needs_qemu_img
+def test_a_new_lab_records_the_release_it_was_made_of(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overlay is made, then its release recorded: recorded as the setting's, so that every
+    later `up` keeps to that release's base image (a lab made as 13's once came back as 12's,
+    built a bookworm base and cached its disk under the wrong key)."""
+    base = tmp_path / "blank.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    asked: list[str] = []
+    monkeypatch.setattr(qemu_image, "ensure_base", lambda release: asked.append(release.suite) or base)
+    q = Qemu(LabConfig(release="13"), tmp_path / ".xenlab")
+    q.dir.mkdir()
+    q._ensure_disk(None)
+    q._ensure_disk(None)  # the next `up` of the same lab
+    assert asked == ["trixie", "trixie"] and json.loads(q.meta.read_text())["release"] == "13"

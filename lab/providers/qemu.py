@@ -187,10 +187,11 @@ class Qemu:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _ensure_disk(self, recipe: str | None) -> None:
-        base = qemu_image.ensure_base(self.release)
+        release = self.release  # read before the overlay exists: after, an unrecorded one is 12's
+        base = qemu_image.ensure_base(release)
         if self.overlay.exists():
             return
-        cached = qemu_cache.find(recipe, self.release) if recipe else None
+        cached = qemu_cache.find(recipe, release) if recipe else None
         backing = qemu_cache.pin(cached, self.dir) if cached else base
         tmp = self.overlay.with_suffix(".tmp")
         try:
@@ -200,7 +201,7 @@ class Qemu:
         finally:
             tmp.unlink(missing_ok=True)
         self._update_meta(disk_from=f"provisioned cache ({cached.name})" if cached else "base image",
-                          release=self.release.version)
+                          release=release.version)
 
     def _ensure_keys(self) -> None:
         for key in (self.key, self.host_key):
