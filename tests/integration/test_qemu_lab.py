@@ -79,9 +79,10 @@ def new_lab(d: Path) -> Iterator[Lab]:
     afterwards, whatever a failed test left running is stopped by its PID and the lab removed."""
     netns = f"xlq{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
-    # Up to five guests run at once on the default 2 GiB VM, and the example files ask 256 MiB
-    # each (MirageOS's default, which a lab keeps): the tier caps them, as a user with many
-    # guests on a small lab would.
+    # Up to five guests run at once on the default 2 GiB VM (about 1.2 GiB free beside dom0), and
+    # the example files ask 256 MiB each (MirageOS's default, which a lab keeps): the tier caps
+    # them, as a user with many guests on a small lab would, so no test depends on the order in
+    # which the others free their memory.
     (d / "xenlab.toml").write_text(f'provider = "qemu"\nhost_netns = "{netns}"\nguest_memory_max = 128\n')
     lab = Lab(d, netns)
     try:
