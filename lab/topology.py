@@ -206,8 +206,9 @@ def _guests(topo: Topology, section: dict[str, list[str]], config: LabConfig,
             g.problems.append("no address: no lease for its MAC, no static claim")
 
 
-def read(config: LabConfig, state_dir: Path) -> Topology:
-    """The live lab's graph (the lab VM must be running)."""
+def read(config: LabConfig, state_dir: Path, remote: Remote | None = None) -> Topology:
+    """The live lab's graph (the lab VM must be running); over remote when the caller has one
+    open for more than this."""
     state = LabState.load(state_dir)
     meta = state_dir / "qemu.json"
     user = None
@@ -215,6 +216,9 @@ def read(config: LabConfig, state_dir: Path) -> Topology:
         tap = str(json.loads(meta.read_text()).get("tap", ""))
         user = read_user_side(tap, config.host_netns) if tap else None
     facts = providers.get(state.provider or "qemu", config, state_dir).facts()
-    with Remote.open(state_dir) as remote:
+    if remote is None:
+        with Remote.open(state_dir) as own:
+            out = read_lab(own)
+    else:
         out = read_lab(remote)
     return build(out, config, state.domains, user, facts.uplink_mac)

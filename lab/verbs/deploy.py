@@ -164,12 +164,13 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
         if expected is not None and kernel is not None and hashes[kernel.name] != expected:
             bad_input(f"{kernel}: sha256 is {hashes[kernel.name]}, not the {expected} given",
                       hint="this is not the unikernel you meant to deploy; check where it came from")
+        has_lab = bool(LabState.load(state_dir).ssh)
         for disk in dom.disks():
             if not disk.target:
                 continue
             found = locate(disk.target, xl_dir)
             if found is None:
-                if not LabState.load(state_dir).ssh:
+                if not has_lab:
                     # Building an image for no lab is work for nothing, and files left behind.
                     no_lab(state_dir)
                 recipe = recipes[Path(disk.target).name]
@@ -214,8 +215,8 @@ def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> 
             bad_input(f"--static {text}: outside the lab's static range {low}-{high}",
                       hint="dnsmasq hands out the rest of the subnet; leave out the address and "
                            "xenlab picks a free one")
-    elif (addr not in config.network() or text in (config.host_ip, config.lab_ip)
-          or addr in (config.network().network_address, config.network().broadcast_address)):
+    elif (addr not in (net := config.network()) or text in (config.host_ip, config.lab_ip)
+          or addr in (net.network_address, net.broadcast_address)):
         bad_input(f"{flag} {text}: not a free guest address in {config.subnet}",
                   hint="an address of the subnet other than its network and broadcast addresses, "
                        "yours and the lab host's")

@@ -67,8 +67,8 @@ def _lab_status(config: LabConfig, state_dir: Path) -> dict[str, object]:
         from lab.remote import Remote
 
         try:
-            network = topology.read(config, state_dir).summary()
-            with Remote.open(state_dir) as remote:
+            with Remote.open(state_dir) as remote:  # one connection for both readings
+                network = topology.read(config, state_dir, remote).summary()
                 xen = xen_info.read(remote).summary()
         except LabError as exc:  # status reports; it does not fail on what it reports
             network = network or f"not readable: {exc.message}"
