@@ -505,6 +505,15 @@ def _image_commands() -> None:
 _image_commands()
 
 
+def _command_path(ctx: click.Context | None) -> str:
+    """`xenlab deploy`, however the executable was started (`python -m lab` included)."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["xenlab", *reversed(names)])
+
+
 def run() -> None:
     """The whole command line through click; lab.entry.main reports what this raises."""
     try:
@@ -512,7 +521,11 @@ def run() -> None:
     except click.exceptions.Abort:
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        # click's own message, in the shape of every other refusal: one `error:` line, a hint.
+        from lab import ui
+
+        ctx = getattr(exc, "ctx", None)
+        ui.error(exc.format_message(), f"`{_command_path(ctx)} --help` lists what it takes")
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

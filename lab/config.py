@@ -186,15 +186,20 @@ def load(
     host_tables: dict[str, tuple[str, Mapping[str, Any]]] = {}
 
     path = cwd / CONFIG_FILE
-    if path.is_file():
+    if path.exists():
         import tomllib  # only when there is a xenlab.toml to read
 
+        from lab import files
+
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(files.read_text(path))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             bad_input(f"{path}: {exc}", hint="fix the TOML syntax or remove the file")
         except RecursionError:
             bad_input(f"{path}: nested too deeply to read", hint="settings are flat: key = value")
+        except OSError as exc:
+            bad_input(f"{path}: cannot read: {exc.strerror}", hint="it should be a text file of "
+                      "settings: check its permissions, or move it aside")
         table = data.get("lab", data)
         if not isinstance(table, dict):
             bad_input(f"{path}: lab must be a table of settings", hint='a [lab] table of key = value lines')
@@ -235,7 +240,7 @@ def load(
         except RuntimeError as exc:  # ~user of a user this system does not have
             bad_input(f"{sources['inventory']}: inventory = {config.inventory!r}: {exc}",
                       hint="give the inventory's path, relative to this directory or absolute")
-        host_tables = read(cwd / inventory)
+        host_tables = read(cwd / inventory, sources['inventory'])
     hosts = {name: _host(name, origin, table, config, values, sources)
              for name, (origin, table) in host_tables.items()}
     validate(config, sources, one_host=not hosts)
@@ -260,7 +265,7 @@ def _host(name: str, origin: str, table: Mapping[str, Any], config: LabConfig,
                       hint=f"per host: {', '.join(PER_HOST)}")
         own[setting], own_sources[setting] = _coerce(setting, raw, origin), origin
     host = LabConfig(**own)
-    validate(host, own_sources)
+    validate(host, own_sources, host=origin)
     return host
 
 
@@ -289,10 +294,19 @@ def _apart(hosts: Mapping[str, LabConfig]) -> None:
                                        "static_start..static_end")
 
 
-def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = True) -> None:
-    """one_host: the settings name the lab host themselves (not only [hosts.NAME] tables)."""
+def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = True,
+             host: str | None = None) -> None:
+    """one_host: the settings name the lab host themselves (not only [hosts.NAME] tables);
+    host: where one host of several was declared (a setting it lacks is named there)."""
     def fail(name: str, why: str) -> None:
-        bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}")
+        bad_input(f"{sources[name]}: {name} = {getattr(config, name)!r}: {why}",
+                  hint=f"{name}: {FIELDS[name].metadata['help']}")
+
+    def either(name: str, why: str, other: str, why_other: str) -> None:
+        """Two settings that disagree: named by the one that was set, not the default."""
+        if sources[name] == "default" and sources[other] != "default":
+            fail(other, why_other)
+        fail(name, why)
 
     for name, f in FIELDS.items():
         choices, form, value = f.metadata["choices"], f.metadata["form"], getattr(config, name)
@@ -313,34 +327,44 @@ def validate(config: LabConfig, sources: Mapping[str, str], one_host: bool = Tru
         if addrs[name] not in net or addrs[name] in (net.network_address, net.broadcast_address):
             fail(name, f"not a host address in {net}")
     if addrs["dhcp_start"] > addrs["dhcp_end"]:
-        fail("dhcp_start", "after dhcp_end")
+        either("dhcp_start", "after dhcp_end", "dhcp_end", "before dhcp_start")
     for name in ("host_ip", "lab_ip"):
         if addrs["dhcp_start"] <= addrs[name] <= addrs["dhcp_end"]:
-            fail(name, "inside the DHCP range; dnsmasq would hand it to a guest")
+            either(name, "inside the DHCP range; dnsmasq would hand it to a guest",
+                   "dhcp_start", f"the DHCP range holds {name}; dnsmasq would hand it to a guest")
     if addrs["static_start"] > addrs["static_end"]:
-        fail("static_start", "after static_end")
+        either("static_start", "after static_end", "static_end", "before static_start")
     if addrs["static_start"] <= addrs["dhcp_end"] and addrs["dhcp_start"] <= addrs["static_end"]:
-        fail("static_start", "the static range overlaps the DHCP range: an address could be given twice")
+        either("static_start", "the static range overlaps the DHCP range: an address could be given "
+               "twice", "dhcp_start", "the DHCP range overlaps the static range: an address could be "
+               "given twice")
     for name in ("host_ip", "lab_ip"):
         if addrs["static_start"] <= addrs[name] <= addrs["static_end"]:
-            fail(name, "inside the static range; `deploy --static` would hand it to a guest")
+            either(name, "inside the static range; `deploy --static` would hand it to a guest",
+                   "static_start", f"the static range holds {name}; `deploy --static` would hand it "
+                   "to a guest")
     if addrs["host_ip"] == addrs["lab_ip"]:
-        fail("lab_ip", "same as host_ip")
+        either("lab_ip", "same as host_ip", "host_ip", "same as lab_ip")
     if not config.bridge:
         fail("bridge", f"not {IFNAME.what}")
-    if not 32 <= config.dom0_memory < config.vm_memory:
-        fail("dom0_memory", f"must be below vm_memory ({config.vm_memory})")
+    if config.dom0_memory < 32:
+        fail("dom0_memory", "must be at least 32")
+    if config.dom0_memory >= config.vm_memory:
+        either("dom0_memory", f"must be below vm_memory ({config.vm_memory})",
+               "vm_memory", f"must be above dom0_memory ({config.dom0_memory})")
     if config.vm_cpus < 1:
         fail("vm_cpus", "must be at least 1")
     if config.guest_memory_min <= 0:
         fail("guest_memory_min", "must be at least 1")
     if config.guest_memory_max and config.guest_memory_max < config.guest_memory_min:
-        fail("guest_memory_max", "must be 0 (no bound) or at least guest_memory_min")
+        either("guest_memory_max", "must be 0 (no bound) or at least guest_memory_min",
+               "guest_memory_min", f"must be at most guest_memory_max ({config.guest_memory_max})")
     if config.provider == "ssh" and one_host:
         for name in ("ssh_host", "ssh_user", "ssh_key", "uplink_interface"):
             if not getattr(config, name):
-                bad_input(f"{sources['provider']}: provider ssh needs {name}",
-                          hint=f"set {name} in {CONFIG_FILE}: {FIELDS[name].metadata['help']}")
+                bad_input(f"{host or sources['provider']}: provider ssh needs {name}",
+                          hint=f"set {name} {'for this host' if host else 'in ' + CONFIG_FILE}: "
+                               f"{FIELDS[name].metadata['help']}")
         if not 0 < config.ssh_port < 65536:
             fail("ssh_port", "not a TCP port")
         if config.uplink_interface == config.bridge or "/" in config.uplink_interface:

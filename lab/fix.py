@@ -327,7 +327,8 @@ def _next_vdev(used: set[str]) -> str:
     for letter in "bcdefghijklmnopqrstuvwxyz":
         if f"xvd{letter}" not in used:
             return f"xvd{letter}"
-    raise LabError("more than 25 disks", code=EXIT_USAGE)
+    raise LabError("more than 25 disks", hint="Xen names PV disks xvdb..xvdz: give the guest at "
+                   "most 25 (one image can hold many files)", code=EXIT_USAGE)
 
 
 @_check

@@ -21,19 +21,20 @@ CONNECTION = {"ansible_host": "ssh_host", "ansible_port": "ssh_port", "ansible_u
 PREFIX = "xenlab_"
 
 
-def read(path: Path) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """{host name: (where it was declared, its settings)} for every host of the inventory."""
+def read(path: Path, named_by: str) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """{host name: (where it was declared, its settings)} for every host of the inventory;
+    named_by: where the inventory setting came from (errors name it)."""
     from lab import run
 
     if not path.is_file():
-        bad_input(f"inventory {path}: no such file", hint="the inventory setting names an Ansible "
-                  "inventory file (INI or YAML), relative to xenlab.toml's directory")
+        bad_input(f"{named_by}: inventory {path}: no such file", hint="the inventory setting names an "
+                  "Ansible inventory file (INI or YAML), relative to xenlab.toml's directory")
     tool = Path(sys.executable).with_name("ansible-inventory")
     r = run.run([str(tool) if tool.exists() else "ansible-inventory", "-i", str(path), "--list"],
                 check=False, timeout=60, env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
                                   "ANSIBLE_NOCOLOR": "1"})
     if r.returncode != 0:
-        bad_input(f"inventory {path}: Ansible cannot read it: {run.tail(r.stderr)}",
+        bad_input(f"{named_by}: inventory {path}: Ansible cannot read it: {run.tail(r.stderr)}",
                   hint="`ansible-inventory -i FILE --list` shows what Ansible makes of it")
     return hosts_of(json.loads(r.stdout), str(path))
 

@@ -46,7 +46,8 @@ class Probe:
         # ASCII digits only: int() takes what isdigit() calls a digit, but not all of it ('²').
         if kind and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
             return cls(kind, int(port), "/" + path)
-        bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path, PORT from 1 to 65535")
+        bad_input(f"--probe {text!r}: expected tcp:PORT or http://:PORT/path, PORT from 1 to 65535",
+                  hint="e.g. --probe tcp:8080 or --probe http://:80/health")
 
     @classmethod
     def recorded(cls, text: str) -> Probe:

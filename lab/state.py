@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import files
 from lab.errors import die
 
 FILE = "state.json"
@@ -79,7 +80,7 @@ class LabState:
         if not path.exists():
             return cls()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(files.read_text(path))
             _shaped("the file", data, _SHAPES[cls])
             if data.get("ssh"):
                 _shaped("ssh", data["ssh"], _SSH, required=True)
@@ -92,7 +93,8 @@ class LabState:
             die(f"{path}: not a state file xenlab can read ({str(exc) or type(exc).__name__})",
                 hint=f"move it aside; `xenlab up` writes a new one ({state_dir} keeps the rest)")
         except OSError as exc:
-            die(f"{path}: cannot read: {exc.strerror}", hint="check its permissions")
+            die(f"{path}: cannot read: {exc.strerror}", hint="it should be a file xenlab wrote: check "
+                "its permissions, or move it aside")
         return state
 
     def save(self, state_dir: Path) -> None:

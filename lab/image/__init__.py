@@ -161,7 +161,8 @@ class AtomicOutput:
         self.output = os.fspath(output)
         parent = os.path.dirname(self.output) or "."
         if not os.path.isdir(parent):
-            bad_input(f"{self.output}: directory {parent} does not exist")
+            bad_input(f"{self.output}: directory {parent} does not exist",
+                      hint="create it first, or give -o a path in an existing directory")
         if os.path.islink(self.output) or (os.path.exists(self.output) and not os.path.isfile(self.output)):
             bad_input(f"{self.output}: exists and is not a regular file",
                       hint="give -o a new file name, or an existing image to replace")

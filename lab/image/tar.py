@@ -84,10 +84,12 @@ def build(directory: PathLike, output: PathLike, size: int | None) -> ImageResul
                   f"{', '.join(dated[:3])}", hint="touch them to give them a current date")
     huge = [e.rel for e in entries if e.size > MAX_MEMBER]
     if huge:
-        bad_input(f"{directory}: files over 8 GiB cannot be in a ustar image: {', '.join(huge[:3])}")
+        bad_input(f"{directory}: files over 8 GiB cannot be in a ustar image: {', '.join(huge[:3])}",
+                  hint="split them into smaller files (ustar records sizes up to 8 GiB)")
 
     if size is not None and size % PAD:
-        bad_input(f"--size {size} is not a multiple of {PAD}")
+        bad_input(f"--size {size} is not a multiple of {PAD}", hint=f"round it up to a multiple of {PAD}, "
+                  "or leave --size out for the smallest image")
     if size is not None and size > MAX_TAR_IMAGE:
         bad_input(f"--size {size} is larger than any block device xenlab makes "
                   f"({MAX_TAR_IMAGE // 1024**3} GiB)", hint="leave out --size to fit the data")

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab import ui
+from lab import files, ui
 from lab.config import LabConfig
 from lab.errors import bad_input
 from lab.providers import ProviderFacts, VmStatus
@@ -45,7 +45,7 @@ class ExistingHost:
 
     def preflight(self) -> None:
         try:
-            head = self.key.read_text(errors="replace")[:100]
+            head = files.read_bytes(self.key)[:100].decode(errors="replace")
         except OSError as exc:
             bad_input(f"ssh_key {self.config.ssh_key}: {exc.strerror or exc}",
                       hint="the private key ssh_user logs in with (ssh-keygen -t ed25519 makes one)")

@@ -74,7 +74,8 @@ class Request:
         if self.sha256 is not None:
             expected = self.sha256.lower()
             if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-                bad_input(f"--sha256 {self.sha256!r}: not a sha256 (64 hexadecimal digits)")
+                bad_input(f"--sha256 {self.sha256!r}: not a sha256 (64 hexadecimal digits)",
+                          hint="`sha256sum KERNEL` prints it")
         return probe, args, expected
 
 
@@ -208,7 +209,8 @@ def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> 
     try:
         addr = ipaddress.IPv4Address(text)
     except ValueError:
-        bad_input(f"{flag} {text!r}: not an IPv4 address")
+        bad_input(f"{flag} {text!r}: not an IPv4 address", hint=f"an address in the lab's subnet "
+                  f"{config.subnet}, e.g. {config.static_start}")
     if static:
         low, high = (ipaddress.IPv4Address(config.static_start), ipaddress.IPv4Address(config.static_end))
         if not low <= addr <= high:

@@ -606,14 +606,17 @@ def parse(text: str, path: str = "<string>") -> XlFile:
 
 
 def read_text(path: str | Path) -> str:
+    from lab.files import read_bytes
+
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_bytes(p)
     except FileNotFoundError:
         raise LabError(f"{p}: no such file", hint="give the .xl file that `mirage configure -t xen` wrote",
                        code=EXIT_USAGE) from None
     except OSError as exc:
-        raise LabError(f"{p}: cannot read: {exc.strerror}", code=EXIT_USAGE) from None
+        raise LabError(f"{p}: cannot read: {exc.strerror}", hint="check that it is a readable file",
+                       code=EXIT_USAGE) from None
     return data.decode(ENCODING, ERRORS)
 
 
