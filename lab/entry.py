@@ -34,7 +34,7 @@ def main() -> None:
         return
 
     def build() -> None:
-        from lab.verbs.image import image as build_image
+        from lab.core.image import image as build_image
 
         build_image(**image)
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from lab import bootargs
 from lab.config import LabConfig
+from lab.core.deploy import Prepared, Request, _lab_copy
 from lab.errors import LabError
-from lab.verbs.deploy import Prepared, Request, _lab_copy
 from lab.xl import syntax
 
 SAFE = st.text(st.sampled_from("abcXYZ019_.,:/=+@%^~-[]{}"), min_size=1, max_size=40)

@@ -138,9 +138,9 @@ def test_a_silent_boot_is_a_named_failure_and_stops_its_qemu(
     import json
     import secrets
 
+    from lab.core.lifecycle import status
     from lab.errors import LabError
     from lab.providers import qemu as qemu_mod
-    from lab.verbs.lifecycle import status
 
     base = tmp_path / "blank.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)

@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 import pytest
 
 from lab import exit_status
+from lab.core.run import EXIT_TIMEOUT, Outcome, write_junit
 from lab.domain import _seconds
-from lab.verbs.run import EXIT_TIMEOUT, Outcome, write_junit
 
 
 @pytest.mark.parametrize(("ended", "code", "failures"), [

@@ -1,41 +1,31 @@
-"""`xenlab check`: run the shipped testinfra checks against the lab over xenlab's ssh-config."""
+"""`xenlab check`."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
-from lab import providers, run, ui, xen_info
-from lab.checks import facts
-from lab.config import LabConfig
-from lab.errors import LabError, no_lab
-from lab.remote import Remote
-from lab.ssh import HOST_ALIAS, SshFiles
-from lab.state import LabState
+import click
 
-CHECKS = Path(__file__).resolve().parent.parent / "checks" / "test_lab.py"
+from lab.verbs.options import host_option, hosts, settings
 
 
-def check(config: LabConfig, state_dir: Path, junit_xml: Path | None = None, verbose: bool = False) -> int:
-    ssh = SshFiles.in_dir(state_dir)
-    if not ssh.config.exists():
-        no_lab(state_dir)
-    state = LabState.load(state_dir)
-    settings = {
-        "bridge": config.bridge, "fact_values": facts.values(config), "netns": config.host_netns,
-        "domains": {name: asdict(record) for name, record in state.domains.items()},
-        # An existing host has no host-only network to this machine: guests are reached from it.
-        "user_side": not providers.get(state.provider or "qemu", config, state_dir).existing,
-    }
-    # Which Xen, paging how: what every result below is about.
-    with contextlib.suppress(LabError), Remote.open(state_dir) as remote:
-        ui.info(f"lab host: {xen_info.read(remote).summary()}")
-    cmd = [sys.executable, "-m", "pytest", str(CHECKS), f"--hosts=ssh://{HOST_ALIAS}",
-           f"--ssh-config={ssh.config}", "--sudo", "-p", "no:cacheprovider", "--rootdir",
-           str(CHECKS.parent), "-q" if not verbose else "-v", "--tb=line"]
-    if junit_xml:
-        cmd.append(f"--junit-xml={junit_xml}")
-    return run.passthrough(cmd, env={"XENLAB_CHECK": json.dumps(settings)})
+@click.command("check")
+@click.option("--junit-xml", type=click.Path(path_type=Path),
+              help="Write a JUnit report (for CI); of several hosts, one per host (FILE-NAME.xml).")
+@host_option
+def command(junit_xml: Path | None, host: str | None) -> None:
+    """testinfra checks of the lab host and of every deployed guest's reachability."""
+    from lab import ui
+    from lab.core.check import check
+
+    failed = []
+    for h in hosts(settings(), host):
+        if h.name:
+            click.echo(f"[{h.name}]")
+        report = junit_xml.with_name(f"{junit_xml.stem}-{h.name}{junit_xml.suffix}") \
+            if junit_xml and h.name else junit_xml
+        if check(h.config, h.state_dir, report, ui.settings.verbose) != 0:
+            failed.append(h.label)
+    if failed:
+        sys.exit(1)

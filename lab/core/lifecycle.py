@@ -8,11 +8,11 @@ from pathlib import Path
 from lab import playbook, providers, state, ui
 from lab import share as lab_share
 from lab.config import LabConfig
+from lab.core.deploy import IMAGES
 from lab.errors import LabError, no_lab
 from lab.providers import VmStatus, qemu_cache
 from lab.ssh import SshFiles
 from lab.state import LabState
-from lab.verbs.deploy import IMAGES
 
 
 def _provider(config: LabConfig, state_dir: Path) -> providers.Provider:

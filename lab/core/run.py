@@ -1,0 +1,145 @@
+"""`xenlab run FILE.xl`: a unikernel as a test, the way a test suite runs one. Deploy it, stream its
+console to stdout as it comes, wait until the domain ends, remove it, and say how it ended.
+
+Solo5 on Xen turns a unikernel's exit into a poweroff (its abort into a crash) and says the status
+on its console (lab/exit_status.py): a poweroff exits with that status (0 when the console names
+none); a crash, a reboot or anything else fails (exit 1); a guest still running at the timeout
+fails with exit 124, as timeout(1) does.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+from lab import domain, exit_status, ui
+from lab.config import LabConfig
+from lab.core.deploy import Request, launch, make_room, prepared_and_connected
+from lab.errors import LabError
+
+EXIT_TIMEOUT = 124
+LINGER = 1.0  # after the end, how long the console may still be arriving
+
+
+@dataclass
+class Outcome:
+    name: str
+    ended: str  # poweroff, crash, reboot, ..., or "timeout"
+    runtime_s: float  # from `xl create` returning to the end being seen
+    console: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    status_hidden: bool = False  # the command line hid Solo5's exit line
+
+    @property
+    def status(self) -> int | None:
+        """The exit status the console reported, if the guest powered off."""
+        return exit_status.status(self.console) if self.ended == "poweroff" else None
+
+    @property
+    def exit_code(self) -> int:
+        if self.ended == "poweroff":
+            return self.status or 0
+        return EXIT_TIMEOUT if self.ended == "timeout" else 1
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "ended": self.ended, "status": self.status, "passed": self.passed,
+                "exit_code": self.exit_code, "runtime_s": round(self.runtime_s, 2),
+                "status_hidden": self.status_hidden, "console": self.console,
+                "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
+
+    def verdict(self) -> str:
+        if self.ended == "timeout":
+            return f"{self.name} still running after {self.runtime_s:.1f} s: stopped (timeout)"
+        said = f", exit status {self.status}" if self.status is not None else ""
+        return f"{self.name} ended with a {self.ended}{said} after {self.runtime_s:.1f} s"
+
+    def hint(self) -> str:
+        """For a failure: where to look."""
+        if self.ended == "timeout":
+            return "a longer --timeout, if it is still working"
+        return exit_status.hint(self.exit_code, self.console) or "the console above is all the guest said"
+
+
+def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) -> Outcome:
+    """echo: write each console line to stdout as it arrives (off for --json)."""
+    p, remote = prepared_and_connected(req, config, state_dir)
+    lines: list[str] = []
+    lock = threading.Lock()
+
+    def on_line(line: str) -> None:
+        with lock:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+
+    with remote:
+        there = make_room(remote, p, config)
+        follower = None
+        try:
+            launched = launch(remote, p, config, there)
+            follower = domain.follow_console(remote, p.name, on_line)
+            with ui.step("running", p.phases, "runtime"), \
+                    ui.live_status(f"{p.name} running (up to {req.timeout:.0f} s)"):
+                st = domain.wait_ended(remote, p.name, req.timeout)
+            runtime = time.monotonic() - launched.created_at
+            _settle(lines, lock)
+        finally:
+            if follower is not None:
+                follower.stop()
+            start = time.monotonic()
+            # Always removed, whatever ended the run: a test leaves nothing on the lab.
+            domain.remove(remote, p.name)
+            p.phases["remove"] = time.monotonic() - start
+    ended = "timeout" if st is None else st.ended or "vanished"
+    return Outcome(p.name, ended, runtime, lines, p.phases, exit_status.hidden(launched.cmdline))
+
+
+def _settle(lines: list[str], lock: threading.Lock) -> None:
+    """Wait until the console has been quiet for a moment (at most LINGER s): xenconsoled writes
+    the last lines just as the domain dies."""
+    deadline = time.monotonic() + LINGER
+    with lock:
+        seen = len(lines)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        with lock:
+            if len(lines) == seen:
+                return
+            seen = len(lines)
+
+
+def write_junit(outcome: Outcome, path: Path) -> None:
+    """One test case named after the domain, the console as its output: what CI systems show."""
+    suite = ElementTree.Element("testsuite", name="xenlab run", tests="1",
+                                failures="0" if outcome.passed else "1", errors="0",
+                                time=f"{outcome.runtime_s:.3f}")
+    case = ElementTree.SubElement(suite, "testcase", classname="xenlab.run", name=outcome.name,
+                                  time=f"{outcome.runtime_s:.3f}")
+    if not outcome.passed:
+        failure = ElementTree.SubElement(case, "failure", message=outcome.verdict(),
+                                         type=outcome.ended if outcome.status is None
+                                         else f"exit status {outcome.status}")
+        failure.text = "\n".join(_xml_safe(line) for line in outcome.console[-20:])
+    out = ElementTree.SubElement(case, "system-out")
+    out.text = "\n".join(_xml_safe(line) for line in outcome.console)
+    try:
+        tmp = path.with_name(f".{path.name}.tmp")
+        ElementTree.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+        tmp.replace(path)
+    except OSError as exc:
+        raise LabError(f"{path}: cannot write the JUnit report: {exc.strerror}",
+                       hint="give a writable path to --junit-xml") from None
+
+
+def _xml_safe(line: str) -> str:
+    """XML 1.0 has no place for most control characters, which consoles do print."""
+    return "".join(c for c in line if c in "\t\n\r" or ord(c) >= 0x20)
