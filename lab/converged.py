@@ -13,12 +13,12 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from lab import resources
+from lab import lab_host, resources
 from lab.checks import facts
 from lab.config import LabConfig
 from lab.remote import Remote, ShellScript
 
-MARKER = "/var/lib/xenlab/converged"
+MARKER = lab_host.CONVERGED_MARKER
 
 # Runs before the facts; "$1" and "$2" (after the facts' parameters) are the fingerprint and the
 # marker file. Each line printed is one way the host differs from a converged lab.

@@ -14,20 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import lab_host
 from lab import share as lab_share
 from lab.config import LabConfig
 from lab.errors import bad_input, die
 from lab.remote import Follower, Remote, ShellScript
 from lab.state import DomainRecord, LabState
-
-# Paths on the lab host. The roles create the directories: lab_dhcp (leases, dhcp-hosts, log),
-# xen_hypervisor (console logs); DOMAINS_DIR and STATIC_DIR are xenlab's own, made on first use.
-DOMAINS_DIR = "/var/lib/xenlab/domains"
-STATIC_DIR = "/var/lib/xenlab/static-ips"  # one symlink per claimed address: IP -> domain name
-LEASES = "/var/lib/misc/dnsmasq.leases"
-HOSTS_DIR = "/etc/xenlab/dhcp-hosts"  # lab_dhcp_hostsdir
-DNSMASQ_LOG = "/var/log/xenlab-dnsmasq.log"
-CONSOLE_LOGS = "/var/log/xen/console"  # xen_hypervisor_console_log_dir
 
 # Xen's shutdown reason codes (xen/include/public/sched.h), as `xl list -v` prints them.
 REASONS = {0: "poweroff", 1: "reboot", 2: "suspend", 3: "crash", 4: "watchdog", 5: "soft_reset"}
@@ -35,11 +27,11 @@ REASONS = {0: "poweroff", 1: "reboot", 2: "suspend", 3: "crash", 4: "watchdog", 
 
 def console_log(name: str) -> str:
     """Where xenconsoled keeps the lab host's log of domain name's console (this boot only)."""
-    return f"{CONSOLE_LOGS}/guest-{name}.log"
+    return f"{lab_host.CONSOLE_LOGS}/guest-{name}.log"
 
 
 def directory(name: str) -> str:
-    return f"{DOMAINS_DIR}/{name}"
+    return f"{lab_host.DOMAINS_DIR}/{name}"
 
 
 def guest_mac(name: str) -> str:
@@ -110,7 +102,8 @@ def wait_lease(remote: Remote, name: str, mac: str, after: int,
                seconds: int) -> tuple[tuple[int, str] | None, Status]:
     """The lease for mac newer than expiry `after`, once dnsmasq gives one (None after `seconds`,
     or as soon as the domain has ended), and the domain's status."""
-    out = remote.run(_WAIT_LEASE(name, mac, LEASES, str(after), str(seconds)), sudo=True,
+    out = remote.run(_WAIT_LEASE(name, mac, lab_host.DNSMASQ_LEASES, str(after), str(seconds)),
+                     sudo=True,
                      timeout=seconds + 60).out
     leases, _, listing = out.partition("@@xl\n")
     found = lease_in(leases, mac)
@@ -149,7 +142,7 @@ def diagnose(remote: Remote, name: str, mac: str, config: LabConfig) -> str:
     ports = remote.run(["ls", f"/sys/class/net/{config.bridge}/brif"], check=False).out.split()
     vif = f"vif{st.domid}.0"
     facts.append(f"{vif} {'is' if vif in ports else 'is NOT'} a port of {config.bridge}")
-    log = remote.run(["grep", "-i", mac, DNSMASQ_LOG], sudo=True, check=False).out
+    log = remote.run(["grep", "-i", mac, lab_host.DNSMASQ_LOG], sudo=True, check=False).out
     facts.append(f"dnsmasq: {' | '.join(log.strip().splitlines()[-3:]) or 'never heard from ' + mac}")
     return "; ".join(facts)
 
@@ -162,7 +155,8 @@ def static_range(config: LabConfig) -> list[ipaddress.IPv4Address]:
 
 def static_claims(remote: Remote) -> dict[str, str]:
     """Claimed static addresses on the lab host: ip -> domain name."""
-    r = remote.run(["find", STATIC_DIR, "-maxdepth", "1", "-type", "l", "-printf", r"%f %l\n"],
+    r = remote.run(["find", lab_host.STATIC_DIR, "-maxdepth", "1", "-type", "l", "-printf",
+                    r"%f %l\n"],
                    sudo=True, check=False)
     return _claims_in(r.out)
 
@@ -176,11 +170,11 @@ def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfi
     """Claim a static address for name: wanted, or the first free one of the static range. A claim
     is a symlink (created atomically: two deploys never get one address); a claim whose domain is
     gone is stale and may be taken over."""
-    remote.run(["install", "-d", "-m", "0755", STATIC_DIR], sudo=True, what="mkdir")
+    remote.run(["install", "-d", "-m", "0755", lab_host.STATIC_DIR], sudo=True, what="mkdir")
     claims = static_claims(remote)
     for old, holder in list(claims.items()):  # an earlier deploy of name: its address is free again
         if holder == name and old != wanted:
-            remote.run(["rm", "-f", f"{STATIC_DIR}/{old}"], sudo=True)
+            remote.run(["rm", "-f", f"{lab_host.STATIC_DIR}/{old}"], sudo=True)
             del claims[old]
     candidates: list[str] = [wanted] if wanted else [str(a) for a in static_range(config)]
     for ip in candidates:
@@ -191,16 +185,16 @@ def claim_static(remote: Remote, name: str, wanted: str | None, config: LabConfi
                     bad_input(f"--static {ip}: in use by the guest {owner!r}",
                               hint="leave out the address and xenlab picks a free one")
                 continue
-            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)  # stale: its guest is gone
+            remote.run(["rm", "-f", f"{lab_host.STATIC_DIR}/{ip}"], sudo=True)  # stale: its guest is gone
         if owner != name:
-            r = remote.run(["ln", "-s", name, f"{STATIC_DIR}/{ip}"], sudo=True, check=False)
+            r = remote.run(["ln", "-s", name, f"{lab_host.STATIC_DIR}/{ip}"], sudo=True, check=False)
             if r.rc != 0:  # another deploy claimed it a moment ago
                 if wanted:
                     die(f"--static {ip}: claimed by another deploy just now", hint="try again")
                 continue
         # Something outside xenlab may hold it (a guest someone started by hand with this address).
         if answers_ping(remote, ip):
-            remote.run(["rm", "-f", f"{STATIC_DIR}/{ip}"], sudo=True)
+            remote.run(["rm", "-f", f"{lab_host.STATIC_DIR}/{ip}"], sudo=True)
             if wanted:
                 bad_input(f"--static {ip}: something on the lab network already answers at it",
                           hint="leave out the address and xenlab picks a free one")
@@ -232,7 +226,8 @@ def remove(remote: Remote, name: str, check: bool = False, files: bool = False) 
     one round trip. Never repeated on a dropped connection: `xl destroy` is not safe to repeat.
     files: its uploaded kernel and images too; kept otherwise, so that the next deploy or run of
     the same build finds them by sha256 and sends nothing."""
-    remote.run(_REMOVE(name, HOSTS_DIR, STATIC_DIR, DOMAINS_DIR if files else ""), sudo=True,
+    remote.run(_REMOVE(name, lab_host.DHCP_HOSTS_DIR, lab_host.STATIC_DIR,
+                       lab_host.DOMAINS_DIR if files else ""), sudo=True,
                check=check, what="xl destroy", idempotent=False)
 
 
@@ -262,7 +257,7 @@ def listing(state_dir: Path) -> list[dict[str, object]]:
     """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
     deploy recorded (address mode, boot arguments, artifact hashes)."""
     with Remote.open(state_dir) as remote:
-        out = remote.run(_LIST(LEASES, STATIC_DIR), sudo=True, what="xl list").out
+        out = remote.run(_LIST(lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR), sudo=True, what="xl list").out
     return guests(sections(out, "xl"), LabState.load(state_dir).domains)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lab import domain
+from lab import domain, lab_host
 from lab import share as lab_share
 from lab.errors import die
 from lab.remote import Remote, ShellScript
@@ -148,8 +148,8 @@ def _run(remote: Remote, script: ShellScript, **values: str) -> Step:
 
 
 def _files(remote: Remote, name: str, static: bool) -> dict[str, str]:
-    return {"dir": domain.directory(name), "owner": remote.target.user, "hosts": domain.HOSTS_DIR,
-            "static": domain.STATIC_DIR, "keep_static": "1" if static else ""}
+    return {"dir": domain.directory(name), "owner": remote.target.user, "hosts": lab_host.DHCP_HOSTS_DIR,
+            "static": lab_host.STATIC_DIR, "keep_static": "1" if static else ""}
 
 
 def _shared(share: bool) -> dict[str, str]:
@@ -161,7 +161,7 @@ def _created(remote: Remote, name: str, mac: str | None, lab_xl: str, text: str)
     if len(text.encode()) > ARGUMENT_MAX:
         remote.write_text(lab_xl, text)
         text = ""
-    return {"log": domain.console_log(name), "leases": domain.LEASES, "mac": mac or "",
+    return {"log": domain.console_log(name), "leases": lab_host.DNSMASQ_LEASES, "mac": mac or "",
             "xl": lab_xl, "text": text}
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import resources, run, ui
+from lab import lab_host, resources, run, ui
 from lab.config import LabConfig
 from lab.errors import die
 from lab.providers import ProviderFacts
@@ -20,8 +20,10 @@ from lab.ssh import HOST_ALIAS, SshFiles
 
 
 def lab_vars(config: LabConfig, facts: ProviderFacts) -> dict[str, Any]:
-    """The roles' variables, each set from the one config field it derives from."""
+    """The roles' variables: each set from the one config field it derives from, and the lab
+    host's layout (lab/lab_host.py)."""
     return {
+        **lab_host.role_vars(),
         "lab_network_bridge": config.bridge,
         "lab_network_address": config.lab_ip,
         "lab_network_prefix": config.prefixlen,

@@ -18,10 +18,11 @@ import secrets
 import shutil
 from pathlib import Path
 
+from lab import lab_host
 from lab.remote import sha256_file
 
 LOCAL = "share"  # under the state directory
-MOUNT = "/var/lib/xenlab/share"
+MOUNT = lab_host.SHARE_MOUNT
 TAG = "xenlab-share"  # the 9p mount tag
 _ID = ".xenlab-share-id"
 

@@ -14,24 +14,24 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import domain, providers
+from lab import domain, lab_host, providers
 from lab.config import LabConfig
 from lab.remote import Remote, ShellScript
 from lab.state import DomainRecord, LabState
 
-# After the guests' listing ("$1" leases, "$2" static claims): the network as the lab host has it.
+# After the guests' listing ("$1" leases, "$2" static claims): the network as the lab host has it
+# ("$3" dnsmasq's configuration, "$4" the NAT table).
 _NETWORK = r"""
 echo @@links; ip -j link show
 echo @@addrs; ip -j -4 addr show
 echo @@forward; cat /proc/sys/net/ipv4/ip_forward
-echo @@nat; if nft list table ip xenlab >/dev/null 2>&1; then echo loaded; else echo missing; fi
+echo @@nat; if nft list table ip "$4" >/dev/null 2>&1; then echo loaded; else echo missing; fi
 echo @@dhcp; sed -n 's/^dhcp-range=//p' "$3" 2>/dev/null
 echo @@dnsmasq; if pgrep -x dnsmasq >/dev/null; then echo running; else echo stopped; fi
 echo @@vifmacs; xenstore-ls -f /local/domain/0/backend/vif 2>/dev/null | grep '/mac = '
 exit 0
 """
 READ = ShellScript(domain.LIST_SCRIPT + _NETWORK, name="xenlab-topology")
-DNSMASQ_CONF = "/etc/dnsmasq.d/xenlab.conf"  # lab_dhcp's template writes it
 
 
 @dataclass
@@ -86,8 +86,8 @@ class UserSide:
 
 
 def read_lab(remote: Remote) -> str:
-    return remote.run(READ(domain.LEASES, domain.STATIC_DIR, DNSMASQ_CONF), sudo=True,
-                      what="reading the lab's network").out
+    return remote.run(READ(lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR, lab_host.DNSMASQ_CONF,
+                           lab_host.NAT_TABLE), sudo=True, what="reading the lab's network").out
 
 
 def read_user_side(interface: str, netns: str) -> UserSide | None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import yaml
 from conftest import ROOT
 
-from lab import domain
+from lab import lab_host
 from lab.config import LabConfig
 from lab.playbook import lab_vars
 from lab.providers import ProviderFacts
@@ -34,14 +33,20 @@ def test_roles_defaults_are_the_settings_defaults() -> None:
     assert not missing, f"variables xenlab hands the roles that have no role default: {missing}"
 
 
-@pytest.mark.parametrize(("constant", "variable"), [
-    (domain.LEASES, "lab_dhcp_leasefile"),
-    (domain.HOSTS_DIR, "lab_dhcp_hostsdir"),
-    (domain.DNSMASQ_LOG, "lab_dhcp_log"),
-    (domain.CONSOLE_LOGS, "xen_hypervisor_console_log_dir"),
-])
-def test_lab_host_paths_are_where_the_roles_put_them(constant: str, variable: str) -> None:
-    assert role_defaults()[variable] == constant
+def test_the_roles_are_handed_the_whole_layout_and_hard_code_none_of_it() -> None:
+    """lab/lab_host.py is the one home of the lab host's layout: every role variable of a path,
+    table or package list is handed from it (the test above holds the defaults to it), and no
+    role file spells one of its paths out instead of reading the variable."""
+    handed = lab_vars(LabConfig(), ProviderFacts(uplink_mac=""))
+    layout_variables = {k for k in role_defaults() if k.endswith(("_file", "_dir", "dir", "_log",
+                                                                   "leasefile", "_packages", "_table"))}
+    assert layout_variables <= set(handed), sorted(layout_variables - set(handed))
+    paths = [v for k, v in vars(lab_host).items() if k.isupper() and isinstance(v, str) and "/" in v]
+    for path in (ROOT / "roles").rglob("*"):
+        if path.is_file() and "defaults" not in path.parts:
+            text = path.read_text()
+            spelled = [p for p in paths if p in text]
+            assert not spelled, f"{path.relative_to(ROOT)} spells out {spelled}: use the role variable"
 
 
 def test_vagrantfile_defaults_are_the_settings_defaults() -> None:

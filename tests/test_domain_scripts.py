@@ -135,15 +135,16 @@ class ThisMachine:
 
 
 def test_launch_and_create_through_the_python_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lab import domain
+    from lab import lab_host
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = fake_xl(bin_dir, "")
-    for const, value in (("HOSTS_DIR", tmp_path / "hosts"), ("STATIC_DIR", tmp_path / "static"),
-                         ("DOMAINS_DIR", tmp_path / "domains"), ("LEASES", tmp_path / "leases"),
+    # The lab host's layout moved under tmp_path: one module says where everything is.
+    for const, value in (("DHCP_HOSTS_DIR", tmp_path / "hosts"), ("STATIC_DIR", tmp_path / "static"),
+                         ("DOMAINS_DIR", tmp_path / "domains"), ("DNSMASQ_LEASES", tmp_path / "leases"),
                          ("CONSOLE_LOGS", tmp_path)):
-        monkeypatch.setattr(domain, const, str(value))
+        monkeypatch.setattr(lab_host, const, str(value))
     (tmp_path / "leases").write_text(LEASES)
     monkeypatch.setattr(lab_steps.lab_share, "MOUNT", "/proc")  # mounted: nothing to mount
     monkeypatch.setattr(lab_steps.lab_share, "id_file", lambda: str(tmp_path / "id"))

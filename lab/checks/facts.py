@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab import resources
+from lab import lab_host, resources
 from lab.config import LabConfig
 from lab.remote import ShellScript
 
@@ -36,8 +36,10 @@ def xen_hvm(xl: str = "xl") -> str:
     return f"""{xl} info 2>/dev/null | awk '/^virt_caps/ {{ print (/[: ]hvm( |$)/ ? "hvm" : "none") }}'"""
 
 
-# The variables every fragment may read, in the order the compiled script receives them.
-PARAMETERS = ("bridge", "address", "prefix", "dhcp_range", "subnet", "nat", "dom0_mb", "paging")
+# The variables every fragment may read, in the order the compiled script receives them: the
+# lab's settings, then where the roles put things (lab/lab_host.py).
+PARAMETERS = ("bridge", "address", "prefix", "dhcp_range", "subnet", "nat", "dom0_mb", "paging",
+              "dnsmasq_conf", "forwarding_sysctl", "nat_table", "xen_cmdline_file")
 
 
 @dataclass(frozen=True)
@@ -89,19 +91,19 @@ sockets=$(ss -H -ulpn 'sport = :67' 2>/dev/null | grep dnsmasq)
 [ -n "$sockets" ] || { echo "dnsmasq is not serving DHCP"; exit 0; }
 echo "$sockets" | grep -v "%$bridge:67" | grep -q . && echo "dnsmasq listens beyond $bridge"
 ss -H -tlpn 2>/dev/null | grep -q dnsmasq && echo "dnsmasq serves DNS too"
-conf=/etc/dnsmasq.d/xenlab.conf
-grep -q "^dhcp-range=$dhcp_range," "$conf" 2>/dev/null || echo "$conf does not hand out $dhcp_range"
-[ "$(stat -c %a "$conf" 2>/dev/null)" = 644 ] || echo "$conf is not mode 0644"
+grep -q "^dhcp-range=$dhcp_range," "$dnsmasq_conf" 2>/dev/null ||
+  echo "$dnsmasq_conf does not hand out $dhcp_range"
+[ "$(stat -c %a "$dnsmasq_conf" 2>/dev/null)" = 644 ] || echo "$dnsmasq_conf is not mode 0644"
 """, "guests get no address: `systemctl status dnsmasq` on the lab host"),
     Fact("forwarding", """
 [ "$(sysctl -n net.ipv4.ip_forward 2>/dev/null)" = 1 ] || echo "IP forwarding is off"
-grep -qs 'net.ipv4.ip_forward = 1' /etc/sysctl.d/60-xenlab-forwarding.conf ||
+grep -qs 'net.ipv4.ip_forward = 1' "$forwarding_sysctl" ||
   echo "IP forwarding is not kept across reboots"
 """, "guests cannot get out of the lab network"),
     Fact("nat", """
 [ "$nat" = 1 ] || exit 0
-nft list table ip xenlab >/dev/null 2>&1 || { echo "the NAT table is not loaded"; exit 0; }
-nft list table ip xenlab | grep -qE "ip saddr $subnet oifname \\"[^\\"]+\\" masquerade" ||
+nft list table ip "$nat_table" >/dev/null 2>&1 || { echo "the NAT table is not loaded"; exit 0; }
+nft list table ip "$nat_table" | grep -qE "ip saddr $subnet oifname \\"[^\\"]+\\" masquerade" ||
   echo "the NAT rule for $subnet is missing"
 """, "guests cannot get out of the lab network (the lab_forwarding role loads it)"),
 )
@@ -110,10 +112,12 @@ BY_ID = {f.id: f for f in FACTS}
 
 
 def values(config: LabConfig) -> tuple[str, ...]:
-    """The settings the fragments read, in PARAMETERS' order."""
+    """What the fragments read, in PARAMETERS' order."""
     return (config.bridge, config.lab_ip, str(config.prefixlen),
             f"{config.dhcp_start},{config.dhcp_end}", str(config.network()),
-            "1" if config.nat else "0", str(config.dom0_memory), config.paging)
+            "1" if config.nat else "0", str(config.dom0_memory), config.paging,
+            lab_host.DNSMASQ_CONF, lab_host.FORWARDING_SYSCTL, lab_host.NAT_TABLE,
+            lab_host.XEN_CMDLINE_FILE)
 
 
 def script(facts: tuple[Fact, ...] | list[Fact], args: tuple[str, ...], prologue: str = "",

@@ -30,8 +30,13 @@ def from_user_side(argv: list[str], netns: str = "", timeout: float = 30) -> sub
     return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout)
 
 
-def lease_from_user_side(netns: str, interface: str, workdir: Path) -> tuple[str, str]:
-    """A real DHCP exchange from the user's side; returns (ip, router) without configuring."""
+def lease_from_user_side(netns: str, interface: str, workdir: Path,
+                         config: LabConfig | None = None) -> tuple[str, str]:
+    """A real DHCP exchange from the user's side; returns (ip, router) without configuring, and
+    asserts the address is of the lab's DHCP range (default: the default lab's)."""
+    import ipaddress
+
+    config = config or LabConfig()
     script = workdir / "udhcpc.script"
     script.write_text('#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip $router"\nexit 0\n')
     script.chmod(0o755)
@@ -40,5 +45,6 @@ def lease_from_user_side(netns: str, interface: str, workdir: Path) -> tuple[str
     leases = [line.split() for line in r.stdout.splitlines() if line.startswith("LEASE")]
     assert leases, f"no DHCP answer on {interface}: {r.stdout} {r.stderr}"
     ip, router = leases[0][1], leases[0][2]
-    assert ip.startswith("192.168.77.") and 3 <= int(ip.rsplit(".", 1)[1]) <= 200, ip
+    low, high, got = map(ipaddress.IPv4Address, (config.dhcp_start, config.dhcp_end, ip))
+    assert low <= got <= high, f"{ip} is not of the DHCP range {low}-{high}"
     return ip, router

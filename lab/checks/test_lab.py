@@ -17,7 +17,7 @@ import pytest
 from lab.checks import facts
 from lab.checks import host as checks
 from lab.config import LabConfig
-from lab.domain import LEASES
+from lab.lab_host import DNSMASQ_LEASES
 from lab.probe import Probe
 
 SETTINGS: dict[str, Any] = json.loads(os.environ.get("XENLAB_CHECK", "{}"))
@@ -46,7 +46,7 @@ def test_guest_running_and_leased(host: Any, name: str) -> None:
     if DOMAINS[name].get("address", "dhcp") != "dhcp":
         return  # a static address or no network: no lease to hold
     mac = DOMAINS[name]["mac"]
-    leases = host.check_output(f"cat {LEASES}")
+    leases = host.check_output(f"cat {DNSMASQ_LEASES}")
     assert mac in leases, \
         f"{name} ({mac}) holds no lease: is its vif on {BRIDGE}? see `xenlab console --log {name}`"
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import bootargs, domain, lab_steps, run, ui
+from lab import bootargs, domain, lab_host, lab_steps, run, ui
 from lab import share as lab_share
 from lab.artifacts import Recipe, locate, mirage_recipes
 from lab.config import LabConfig
@@ -315,7 +315,7 @@ def launch(remote: Remote, p: Prepared, config: LabConfig,
     mac = domain.guest_mac(name) if p.network else None
     args = list(p.boot_args)
     directory = domain.directory(name)
-    reservation = f"{domain.HOSTS_DIR}/{name}"
+    reservation = f"{lab_host.DHCP_HOSTS_DIR}/{name}"
     # The address first: an address in use stops the deploy before anything is sent.
     ip = _address_in_file(p)
     if req.static is not None:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lab import run, ui
+from lab import lab_host, run, ui
 from lab.errors import die
 from lab.releases import Release
 
@@ -30,8 +30,9 @@ BASE_PACKAGES = [
     "python3-apt", "ifupdown", "isc-dhcp-client", "iproute2", "procps", "iputils-ping",
     "ca-certificates", "less",
 ]
-# Installed after the bootloader setup, in the booted-like chroot (their scripts call update-grub).
-LATE_PACKAGES = ["grub-pc", "xen-system-amd64", "dnsmasq", "bridge-utils", "nftables"]
+# Installed after the bootloader setup, in the booted-like chroot (their scripts call update-grub):
+# GRUB and what the roles install, so that provisioning finds them there.
+LATE_PACKAGES = ["grub-pc", *(p for p in lab_host.packages() if p not in BASE_PACKAGES)]
 RECIPE_VERSION = "5"
 
 SEED_SERVICE = """\

@@ -14,13 +14,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from lab import lab_host
+
 MIRROR = os.environ.get("XENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"  # the default host: the QEMU tier runs Debian 13 (the default lab) for real
 # What a Vagrant Debian box has (ssh, python3 with apt bindings, sudo, ifupdown) plus what the
 # playbook installs, so provisioning runs offline inside the namespaces.
 PACKAGES = [
-    "openssh-server", "python3", "python3-apt", "sudo", "iproute2", "ifupdown", "bridge-utils",
-    "dnsmasq", "nftables", "procps", "kmod", "xen-system-amd64", "iputils-ping",
+    "openssh-server", "python3", "python3-apt", "sudo", "iproute2", "procps", "kmod", "iputils-ping",
+    *lab_host.packages(),
     # what a stock Debian 12 has for install.sh's Python part (tests/integration/test_install.py)
     "python3-venv",
 ]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 from helpers import XENLAB, xenlab
 
+from lab import lab_host
 from lab.checks import host as hostchecks
 from lab.config import LabConfig
 from lab.errors import LabError
@@ -128,7 +129,7 @@ def test_xl_is_configured_for_the_lab(remote) -> None:  # type: ignore[no-untype
     assert 'autoballoon="off"' in xl and 'vif.default.bridge="br0"' in xl
     assert remote.package("xen-system-amd64").is_installed
     # HAP, Xen's default: no hap=0 on the command line the role keeps for the converged probe.
-    assert remote.file("/etc/xenlab/xen-cmdline").content_string.strip() == "dom0_mem=768M,max:768M"
+    assert remote.file(lab_host.XEN_CMDLINE_FILE).content_string.strip() == "dom0_mem=768M,max:768M"
 
 
 def test_user_side_gets_a_lease_in_the_range(lab: Provisioned) -> None:
@@ -429,7 +430,7 @@ def test_existing_host_up_converges_it_and_destroy_leaves_it_running(lab: Provis
     with socket.create_connection(("127.0.0.1", lab.host.port), timeout=10) as s:
         assert s.recv(4).startswith(b"SSH-"), "the existing host went down"
     with Remote(lab.ssh, lab.target) as host:
-        assert host.run(["test", "-d", "/etc/xenlab"]).rc == 0  # its provisioning stays
+        assert host.run(["test", "-d", lab_host.CONFIG_DIR]).rc == 0  # its provisioning stays
     assert not (existing / ".xenlab" / "known_hosts").exists()  # the next `up` vouches again
 
 
@@ -470,7 +471,7 @@ def test_two_existing_hosts_at_once_and_one_of_them_down(lab: Provisioned,
                 ("two", other.port, other.key, "192.168.77.101", "13")):
             with Remote(SshFiles.in_dir(d / ".xenlab" / "hosts" / name),
                         SshTarget("127.0.0.1", port, USER, key)) as host:
-                conf = host.run(["cat", "/etc/dnsmasq.d/xenlab.conf"]).out
+                conf = host.run(["cat", lab_host.DNSMASQ_CONF]).out
                 assert f"dhcp-range={first}," in conf, (name, conf)
                 assert f'VERSION_ID="{release}"' in host.run(["cat", "/etc/os-release"]).out
                 # The Xen that release's security suite maintains, from the release table.

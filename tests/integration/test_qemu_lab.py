@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from helpers import XENLAB, xenlab
 
+from lab import lab_host
 from lab.checks import host as hostchecks
 
 pytestmark = [
@@ -156,7 +157,7 @@ def test_drift_in_xens_command_line_is_named_and_the_playbook_changes_only_that(
     that repairs it is also the proof behind skipping Ansible on a converged lab: on real Xen dom0
     the whole playbook changes nothing but that file. (The file is changed, not Xen's command
     line: the same comparison without a reboot under TCG; one Ansible run serves both.)"""
-    path = "/etc/xenlab/xen-cmdline"
+    path = lab_host.XEN_CMDLINE_FILE
     kept = lab.remote().file(path).content_string.strip()
     lab.remote().check_output(f"echo '{kept} hap=0' | sudo tee {path}")
     result = lab.up("up_after_cmdline_drift")
