@@ -12,14 +12,17 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab import lab_host
 from lab import share as lab_share
 from lab.config import LabConfig
 from lab.errors import bad_input, die
 from lab.remote import Follower, Remote, ShellScript
-from lab.state import DomainRecord, LabState
+from lab.state import DomainRecord
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
 
 # Xen's shutdown reason codes (xen/include/public/sched.h), as `xl list -v` prints them.
 REASONS = {0: "poweroff", 1: "reboot", 2: "suspend", 3: "crash", 4: "watchdog", 5: "soft_reset"}
@@ -231,15 +234,14 @@ def remove(remote: Remote, name: str, check: bool = False, files: bool = False) 
                check=check, what="xl destroy", idempotent=False)
 
 
-def destroy(state_dir: Path, name: str) -> None:
-    with Remote.open(state_dir) as remote:
+def destroy(lab: Lab, name: str) -> None:
+    with Remote.open(lab) as remote:
         if not status(remote, name).exists:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
         remove(remote, name, check=True, files=True)
-    lab_share.forget(state_dir, name)
-    state = LabState.load(state_dir)
-    state.domains.pop(name, None)
-    state.save(state_dir)
+    lab_share.forget(lab.state_dir, name)
+    with lab.changing_state() as state:
+        state.domains.pop(name, None)
 
 
 # What `list` reads, in one round trip ("$1" leases, "$2" static claims); topology reads more
@@ -253,12 +255,13 @@ echo @@static; find "$2" -maxdepth 1 -type l -printf '%f %l\n' 2>/dev/null
 _LIST = ShellScript(LIST_SCRIPT + "exit 0\n", name="xenlab-list")
 
 
-def listing(state_dir: Path) -> list[dict[str, object]]:
+def listing(lab: Lab) -> list[dict[str, object]]:
     """Domains as the lab host sees them (one round trip), with MAC, address, uptime, and what
     deploy recorded (address mode, boot arguments, artifact hashes)."""
-    with Remote.open(state_dir) as remote:
-        out = remote.run(_LIST(lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR), sudo=True, what="xl list").out
-    return guests(sections(out, "xl"), LabState.load(state_dir).domains)
+    with Remote.open(lab) as remote:
+        out = remote.run(_LIST(lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR), sudo=True,
+                         what="xl list").out
+    return guests(sections(out, "xl"), lab.state.domains)
 
 
 def sections(out: str, first: str) -> dict[str, list[str]]:

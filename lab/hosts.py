@@ -8,33 +8,22 @@ here which hosts a command is about; nothing else knows there can be more than o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import LabConfig, Resolved
+from lab.config import Resolved
 from lab.errors import bad_input
+from lab.lab import Lab
 
 SUBDIR = "hosts"
 
 
-@dataclass(frozen=True)
-class LabHost:
-    name: str  # "" for a directory's one lab
-    config: LabConfig
-    state_dir: Path
-
-    @property
-    def label(self) -> str:
-        return self.name or "lab"
-
-
-def all_of(resolved: Resolved, state_dir: Path) -> list[LabHost]:
+def all_of(resolved: Resolved, state_dir: Path) -> list[Lab]:
     if not resolved.hosts:
-        return [LabHost("", resolved.config, state_dir)]
-    return [LabHost(name, config, state_dir / SUBDIR / name) for name, config in resolved.hosts.items()]
+        return [Lab("", resolved.config, state_dir)]
+    return [Lab(name, config, state_dir / SUBDIR / name) for name, config in resolved.hosts.items()]
 
 
-def chosen(resolved: Resolved, state_dir: Path, name: str | None) -> list[LabHost]:
+def chosen(resolved: Resolved, state_dir: Path, name: str | None) -> list[Lab]:
     """The host --host names, else every host."""
     hosts = all_of(resolved, state_dir)
     if name is None:
@@ -46,7 +35,7 @@ def chosen(resolved: Resolved, state_dir: Path, name: str | None) -> list[LabHos
     return found
 
 
-def one(resolved: Resolved, state_dir: Path, name: str | None, verb: str) -> LabHost:
+def one(resolved: Resolved, state_dir: Path, name: str | None, verb: str) -> Lab:
     """The one host a verb acts on: the lab, or the host --host names."""
     hosts = chosen(resolved, state_dir, name)
     if len(hosts) > 1:

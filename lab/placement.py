@@ -12,9 +12,8 @@ from pathlib import Path
 
 from lab import ui
 from lab.errors import LabError, die
-from lab.hosts import LabHost
+from lab.lab import Lab
 from lab.remote import Remote, ShellScript
-from lab.state import LabState
 
 # "$1": the host's lab bridge. Xen's free memory in MiB, then whether the bridge is there.
 _READ = ShellScript(r"""
@@ -67,18 +66,18 @@ def guest_memory(file: Path) -> int | None:
         return None
 
 
-def read(host: LabHost) -> Reading:
-    if not LabState.load(host.state_dir).provisioned:
+def read(host: Lab) -> Reading:
+    if not host.state.provisioned:
         return Reading(error="not a lab host yet (`xenlab up`)")
     try:
-        with Remote.open(host.state_dir) as remote:
+        with Remote.open(host) as remote:
             r = remote.run(_READ(host.config.bridge), sudo=True, check=False, what="xl info")
     except LabError as exc:
         return Reading(error=exc.message)
     return Reading.parse(r.out)
 
 
-def place(hosts: list[LabHost], file: Path) -> LabHost:
+def place(hosts: list[Lab], file: Path) -> Lab:
     """The host a deploy of file goes to: the only one, or the best of several."""
     if len(hosts) == 1:
         return hosts[0]
@@ -97,16 +96,16 @@ def place(hosts: list[LabHost], file: Path) -> LabHost:
 _EXISTS = ShellScript('xl domid "$1" >/dev/null 2>&1 && echo yes; exit 0', name="xenlab-holder")
 
 
-def holder(hosts: list[LabHost], name: str) -> LabHost:
+def holder(hosts: list[Lab], name: str) -> Lab:
     """The host that holds domain name: the one that deployed it, else the one where it runs."""
     if len(hosts) == 1:
         return hosts[0]
     for h in hosts:
-        if name in LabState.load(h.state_dir).domains:
+        if name in h.state.domains:
             return h
     for h in hosts:
         try:
-            with Remote.open(h.state_dir) as remote:
+            with Remote.open(h) as remote:
                 if remote.run(_EXISTS(name), sudo=True).out.strip() == "yes":
                     return h
         except LabError as exc:

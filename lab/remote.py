@@ -15,12 +15,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import run, ui
 from lab.errors import die, no_lab
 from lab.ssh import SshFiles, SshTarget, connect
-from lab.state import LabState
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,12 @@ class Remote:
         self.client = connect(files, target)
 
     @classmethod
-    def open(cls, state_dir: Path) -> Remote:
-        state = LabState.load(state_dir)
-        if not state.ssh:
-            no_lab(state_dir)
-        target = SshTarget(state.ssh["host"], int(state.ssh["port"]), state.ssh["user"],
-                           Path(state.ssh["identity"]))
-        return cls(SshFiles.in_dir(state_dir), target)
+    def open(cls, lab: Lab) -> Remote:
+        ssh = lab.state.ssh
+        if not ssh:
+            no_lab(lab.state_dir)
+        target = SshTarget(ssh["host"], int(ssh["port"]), ssh["user"], Path(ssh["identity"]))
+        return cls(SshFiles.in_dir(lab.state_dir), target)
 
     def close(self) -> None:
         self.client.close()
@@ -256,19 +257,19 @@ class Connecting:
     repairs, images and hashes): the SSH handshake, slow on a lab under TCG, then costs nothing.
     wait() returns it, or raises what opening it raised, in the caller's order of events."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, lab: Lab) -> None:
         self._result: Remote | BaseException | None = None
         self._unwanted = False
         self._lock = threading.Lock()
         # Not a daemon: a daemon thread killed at exit in the middle of the SSH handshake aborts
         # the interpreter (SIGABRT, "exception not rethrown"; seen in CI after a bad-input error).
         # Exit waits for it instead: it closes its connection at once when discarded.
-        self._thread = threading.Thread(target=self._open, args=(state_dir,))
+        self._thread = threading.Thread(target=self._open, args=(lab,))
         self._thread.start()
 
-    def _open(self, state_dir: Path) -> None:
+    def _open(self, lab: Lab) -> None:
         try:
-            result: Remote | BaseException = Remote.open(state_dir)
+            result: Remote | BaseException = Remote.open(lab)
         except BaseException as exc:  # handed to wait(), raised there
             result = exc
         with self._lock:

@@ -19,11 +19,15 @@ from lab import files
 from lab.errors import die
 
 FILE = "state.json"
+# The file's layout. A file without one is of the first; a newer one is refused (its fields may
+# mean what this xenlab does not know); a change that older xenlabs cannot read raises it.
+SCHEMA = 1
+LOCK = ".state.lock"  # held while a command changes the file (lab/lab.py)
 
 
 def owned(state_dir: Path) -> list[Path]:
     """What this module keeps about one lab VM in the state directory (destroy removes it)."""
-    return [state_dir / FILE]
+    return [state_dir / FILE, state_dir / LOCK]
 
 
 @dataclass
@@ -68,6 +72,7 @@ def _shaped(what: str, data: object, shape: Shape, required: bool = False) -> No
 
 @dataclass
 class LabState:
+    schema: int = SCHEMA
     provider: str = ""
     ssh: dict[str, Any] = field(default_factory=dict)  # SshTarget fields
     provider_data: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +87,10 @@ class LabState:
         try:
             data = json.loads(files.read_text(path))
             _shaped("the file", data, _SHAPES[cls])
+            if data.get("schema", 1) > SCHEMA:
+                die(f"{path}: written by a newer xenlab (state schema {data['schema']}; this "
+                    f"one reads {SCHEMA})", hint="upgrade xenlab, or move the file aside and "
+                    "`xenlab up` again")
             if data.get("ssh"):
                 _shaped("ssh", data["ssh"], _SSH, required=True)
             for name, record in (data.get("domains") or {}).items():
@@ -106,7 +115,8 @@ class LabState:
 
 # The fields of each record as the file holds them.
 _SHAPES: Mapping[type, Shape] = {
-    LabState: {"provider": str, "ssh": dict, "provider_data": dict, "provisioned": bool, "domains": dict},
+    LabState: {"schema": int, "provider": str, "ssh": dict, "provider_data": dict, "provisioned": bool,
+               "domains": dict},
     DomainRecord: {"mac": _OPTIONAL_TEXT, "ip": _OPTIONAL_TEXT, "address": str, "xl": str,
                    "lab_xl": str, "probe": _OPTIONAL_TEXT, "boot_args": str, "sha256": dict},
 }

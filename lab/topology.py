@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from lab import domain, lab_host, providers
+from lab import domain, lab_host
 from lab.config import LabConfig
+from lab.lab import Lab
 from lab.remote import Remote, ShellScript
-from lab.state import DomainRecord, LabState
+from lab.state import DomainRecord
 
 # After the guests' listing ("$1" leases, "$2" static claims): the network as the lab host has it
 # ("$3" dnsmasq's configuration, "$4" the NAT table).
@@ -206,19 +206,15 @@ def _guests(topo: Topology, section: dict[str, list[str]], config: LabConfig,
             g.problems.append("no address: no lease for its MAC, no static claim")
 
 
-def read(config: LabConfig, state_dir: Path, remote: Remote | None = None) -> Topology:
+def read(lab: Lab, remote: Remote | None = None) -> Topology:
     """The live lab's graph (the lab VM must be running); over remote when the caller has one
     open for more than this."""
-    state = LabState.load(state_dir)
-    meta = state_dir / "qemu.json"
-    user = None
-    if state.provider == "qemu" and meta.exists():
-        tap = str(json.loads(meta.read_text()).get("tap", ""))
-        user = read_user_side(tap, config.host_netns) if tap else None
-    facts = providers.get(state.provider or "qemu", config, state_dir).facts()
+    facts = lab.provider.facts()
+    tap = facts.user_side_interface
+    user = read_user_side(tap, lab.config.host_netns) if tap else None
     if remote is None:
-        with Remote.open(state_dir) as own:
+        with Remote.open(lab) as own:
             out = read_lab(own)
     else:
         out = read_lab(remote)
-    return build(out, config, state.domains, user, facts.uplink_mac)
+    return build(out, lab.config, lab.state.domains, user, facts.uplink_mac)

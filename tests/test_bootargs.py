@@ -14,6 +14,7 @@ from lab import bootargs
 from lab.config import LabConfig
 from lab.core.deploy import Prepared, Request, _lab_copy
 from lab.errors import LabError
+from lab.lab import Lab
 from lab.xl import syntax
 
 SAFE = st.text(st.sampled_from("abcXYZ019_.,:/=+@%^~-[]{}"), min_size=1, max_size=40)
@@ -26,7 +27,7 @@ def test_args_reach_the_command_line_as_given(xen, tmp_path_factory, args: list[
     for a in args:
         assert bootargs.check_arg(a) == a
     text = "name = 'u'\nkernel = 'u.xen'\ntype = 'pvh'\n" + (f"extra = '{extra}'\n" if extra else "")
-    doc, cmdline = _lab_copy(_prepared(text, args), "/var/lib/xenlab/domains/u", None, args, LabConfig())
+    doc, cmdline = _lab_copy(_prepared(text, args), "/var/lib/xenlab/domains/u", None, args)
     path = tmp_path_factory.mktemp("xl") / "u.xl"
     path.write_text(doc.text)
     res = xen.parse(str(path))
@@ -41,7 +42,7 @@ def test_args_reach_the_command_line_as_given(xen, tmp_path_factory, args: list[
 def test_cmdline_wins_over_extra(xen, tmp_path: Path) -> None:
     """xl ignores `extra` when `cmdline` is set: the arguments go where the guest will see them."""
     text = "name = 'u'\nkernel = 'u.xen'\ncmdline = '--a=1'\nextra = 'ignored'\n"
-    doc, cmdline = _lab_copy(_prepared(text, ["--b=2"]), "/d", None, ["--b=2"], LabConfig())
+    doc, cmdline = _lab_copy(_prepared(text, ["--b=2"]), "/d", None, ["--b=2"])
     path = tmp_path / "u.xl"
     path.write_text(doc.text)
     res = xen.parse(str(path))
@@ -85,10 +86,10 @@ def test_dialect_from_the_binary(tmp_path: Path) -> None:
     assert bootargs.detect_dialect(tmp_path / "missing") is None
 
 
-def _prepared(text: str, args: list[str]) -> Prepared:
-    doc = syntax.parse(text, "u.xl")
-    return Prepared(Request(Path("u.xl")), doc, "u", {}, {}, args, None, "mirage4", False, None,
-                    Path(".xenlab"), "")
+def _prepared(text: str, args: list[str], config: LabConfig | None = None) -> Prepared:
+    return Prepared(request=Request(Path("u.xl")), doc=syntax.parse(text, "u.xl"), name="u", local={},
+                    sha256={}, boot_args=args, static=None, dialect="mirage4", network=False, probe=None,
+                    lab=Lab("", config or LabConfig(), Path(".xenlab")), share_id="")
 
 
 @pytest.mark.parametrize(("paging", "text", "expected"), [
@@ -101,7 +102,7 @@ def _prepared(text: str, args: list[str]) -> Prepared:
 def test_shadow_paging_gets_a_pool_small_pvh_guests_boot_with(xen, tmp_path: Path, paging: str, text: str,
                                                               expected: int | None) -> None:
     text = "name = 'u'\nkernel = 'u.xen'\n" + text
-    doc, _ = _lab_copy(_prepared(text, []), "/d", None, [], LabConfig(paging=paging))
+    doc, _ = _lab_copy(_prepared(text, [], LabConfig(paging=paging)), "/d", None, [])
     path = tmp_path / "u.xl"
     path.write_text(doc.text)
     res = xen.parse(str(path))

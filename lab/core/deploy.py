@@ -24,9 +24,10 @@ from lab.config import LabConfig
 from lab.errors import LabError, bad_input, die, no_lab
 from lab.fix import fix_file
 from lab.image import build_image
+from lab.lab import Lab
 from lab.probe import Probe
 from lab.remote import Connecting, Remote, sha256_file
-from lab.state import DomainRecord, LabState
+from lab.state import DomainRecord
 from lab.xl.disk import parse_disk
 from lab.xl.model import Domain, VifSpec
 from lab.xl.syntax import XlFile, quote
@@ -93,7 +94,7 @@ class Prepared:
     dialect: str
     network: bool
     probe: Probe | None
-    state_dir: Path
+    lab: Lab
     share_id: str  # this lab's shared folder's id, when deploy is to try it ("" not)
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -124,8 +125,9 @@ class Deployed:
                 "sha256": self.sha256, "phases_s": {k: round(v, 2) for k, v in self.phases.items()}}
 
 
-def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
+def prepare(req: Request, lab: Lab) -> Prepared:
     """Every check that needs no lab, then the repairs and the images: bad input stops here."""
+    config, state_dir = lab.config, lab.state_dir
     phases: dict[str, float] = {}
     xl_dir = req.xl.resolve().parent
     given = [Recipe.parse(s, Path.cwd()) for s in req.images]
@@ -165,7 +167,7 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
         if expected is not None and kernel is not None and hashes[kernel.name] != expected:
             bad_input(f"{kernel}: sha256 is {hashes[kernel.name]}, not the {expected} given",
                       hint="this is not the unikernel you meant to deploy; check where it came from")
-        has_lab = bool(LabState.load(state_dir).ssh)
+        has_lab = bool(lab.state.ssh)
         for disk in dom.disks():
             if not disk.target:
                 continue
@@ -201,8 +203,9 @@ def prepare(req: Request, config: LabConfig, state_dir: Path) -> Prepared:
                   hint="drop one of them")
     dialect = req.dialect or (bootargs.detect_dialect(kernel) if kernel else None) or "mirage4"
     share_id = (lab_share.local_id(state_dir) or "") if config.share else ""
-    return Prepared(req, doc, name, local, hashes, args, static, dialect, network, the_probe, state_dir,
-                    share_id, phases)
+    return Prepared(request=req, doc=doc, name=name, local=local, sha256=hashes, boot_args=args,
+                    static=static, dialect=dialect, network=network, probe=the_probe, lab=lab,
+                    share_id=share_id, phases=phases)
 
 
 def _check_address(flag: str, text: str, config: LabConfig, *, static: bool) -> None:
@@ -244,7 +247,7 @@ class Launched:
                 hint=f"the lab copy is {self.lab_xl}")
 
 
-def make_room(remote: Remote, p: Prepared, config: LabConfig) -> Launched | lab_steps.Step | None:
+def make_room(remote: Remote, p: Prepared) -> Launched | lab_steps.Step | None:
     """Refuse to replace a running domain of the same name without --replace; remove one that
     ended. Before this, nothing on the lab is xenlab's to remove on failure. In the same round
     trip: the lab host prepared for the uploads (returned, for launch), or, through the shared
@@ -255,8 +258,8 @@ def make_room(remote: Remote, p: Prepared, config: LabConfig) -> Launched | lab_
         return None
     # All at once only where the files it puts in the shared folder first cannot be those of a
     # running domain this deploy is to leave alone: one deployed from here is replaced or absent.
-    if p.share_id and req.ip is None and (req.replace or name not in LabState.load(p.state_dir).domains):
-        launched = _launch_shared(remote, p, config)
+    if p.share_id and req.ip is None and (req.replace or name not in p.lab.state.domains):
+        launched = _launch_shared(remote, p)
         # Not created: the lab host has not mounted this lab's folder; launch() uploads instead.
         return launched if launched.created.created else None
     step = lab_steps.prepare(remote, name, share=bool(p.share_id),
@@ -274,7 +277,7 @@ def _refuse_or_clear(step: lab_steps.Step, p: Prepared) -> None:
         ui.info(f"removed the earlier {p.name}, which had ended ({before.ended})")
 
 
-def _launch_shared(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
+def _launch_shared(remote: Remote, p: Prepared) -> Launched:
     """The files into the shared folder, then one round trip: make room, prepare, create."""
     name = p.name
     mac = domain.guest_mac(name) if p.network else None
@@ -282,13 +285,14 @@ def _launch_shared(remote: Remote, p: Prepared, config: LabConfig) -> Launched:
     with ui.step("upload", p.phases, "upload"):
         for fname, path in p.local.items():
             _into_share(p, fname, path)
-    lab_doc, cmdline = _lab_copy(p, lab_share.lab_directory(name), mac, list(p.boot_args), config)
+    lab_doc, cmdline = _lab_copy(p, lab_share.lab_directory(name), mac, list(p.boot_args))
     lab_xl = f"{domain.directory(name)}/{name}.xl"
     with ui.step("create", p.phases, "create"):
         step = lab_steps.launch(remote, name, replace=p.request.replace, share_id=p.share_id,
                                 mac=mac if ip is None else None, lab_xl=lab_xl, text=lab_doc.text)
         _refuse_or_clear(step, p)
-    return Launched(name, mac, ip, lab_xl, cmdline, 0, "share", time.monotonic(), step)
+    return Launched(name=name, mac=mac, ip=ip, lab_xl=lab_xl, cmdline=cmdline, sent_bytes=0,
+                    via="share", created_at=time.monotonic(), created=step)
 
 
 def _address_in_file(p: Prepared) -> str | None:
@@ -299,19 +303,18 @@ def _address_in_file(p: Prepared) -> str | None:
 
 
 def _into_share(p: Prepared, fname: str, path: Path) -> None:
-    copied = lab_share.place(p.state_dir, p.name, fname, path, p.sha256[fname])
+    copied = lab_share.place(p.lab.state_dir, p.name, fname, path, p.sha256[fname])
     ui.info(f"{fname}: {'copied into' if copied else 'unchanged in'} the shared folder")
 
 
-def launch(remote: Remote, p: Prepared, config: LabConfig,
-           there: Launched | lab_steps.Step | None) -> Launched:
+def launch(remote: Remote, p: Prepared, there: Launched | lab_steps.Step | None) -> Launched:
     """Claim the address, upload, write the lab copy, `xl create`; or, when make_room created the
     domain already (there), check it. The caller removes the domain (domain.remove) if anything
     in here fails."""
     if isinstance(there, Launched):
         there.check()
         return there
-    req, name = p.request, p.name
+    req, name, config = p.request, p.name, p.lab.config
     mac = domain.guest_mac(name) if p.network else None
     args = list(p.boot_args)
     directory = domain.directory(name)
@@ -356,22 +359,21 @@ def launch(remote: Remote, p: Prepared, config: LabConfig,
                     if done else f"{fname}: unchanged, not sent")
 
     files = lab_share.lab_directory(name) if shared else directory
-    lab_doc, cmdline = _lab_copy(p, files, mac, args, config)
+    lab_doc, cmdline = _lab_copy(p, files, mac, args)
     lab_xl = f"{directory}/{name}.xl"
     with ui.step("create", p.phases, "create"):
         created = lab_steps.create(remote, name, mac if ip is None else None, lab_xl, lab_doc.text)
-    launched = Launched(name, mac, ip, lab_xl, cmdline, sent, "share" if shared else "ssh",
-                        time.monotonic(), created)
+    launched = Launched(name=name, mac=mac, ip=ip, lab_xl=lab_xl, cmdline=cmdline, sent_bytes=sent,
+                        via="share" if shared else "ssh", created_at=time.monotonic(), created=created)
     launched.check()
     return launched
 
 
-def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
-              config: LabConfig) -> tuple[XlFile, str]:
+def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str]) -> tuple[XlFile, str]:
     """The file as the lab runs it: paths on the lab host (directory holds the kernel and the
     images), the vif on the lab bridge with its MAC, boot arguments added, ended domains kept.
     Returns it and the guest's command line."""
-    doc = p.doc
+    doc, config = p.doc, p.lab.config
     for key in ("kernel", "ramdisk"):
         written = doc.string(key)
         if written:
@@ -402,36 +404,37 @@ def _lab_copy(p: Prepared, directory: str, mac: str | None, args: list[str],
     return doc, cmdline
 
 
-def prepared_and_connected(req: Request, config: LabConfig, state_dir: Path) -> tuple[Prepared, Remote]:
+def prepared_and_connected(req: Request, lab: Lab) -> tuple[Prepared, Remote]:
     """The local work (repairs, images, hashes) while the connection to the lab host opens."""
-    connecting = Connecting(state_dir)
+    connecting = Connecting(lab)
     try:
-        p = prepare(req, config, state_dir)
+        p = prepare(req, lab)
     except BaseException:
         connecting.discard()
         raise
     return p, connecting.wait()
 
 
-def deploy(req: Request, config: LabConfig, state_dir: Path) -> Deployed:
-    p, remote = prepared_and_connected(req, config, state_dir)
+def deploy(req: Request, lab: Lab) -> Deployed:
+    p, remote = prepared_and_connected(req, lab)
     with remote:
-        there = make_room(remote, p, config)
-        with _removed_on_failure(remote, p.name, state_dir):
-            launched = launch(remote, p, config, there)
-            ip = _wait_until_ready(remote, p, launched, config)
-    state = LabState.load(state_dir)
-    state.domains[p.name] = DomainRecord(
-        mac=launched.mac, ip=ip, address=p.address, xl=str(req.xl.resolve()), lab_xl=launched.lab_xl,
-        probe=str(p.probe) if p.probe else None, boot_args=launched.cmdline, sha256=p.sha256)
-    state.save(state_dir)
+        there = make_room(remote, p)
+        with _removed_on_failure(remote, p.name, lab):
+            launched = launch(remote, p, there)
+            ip = _wait_until_ready(remote, p, launched)
+    with lab.changing_state() as state:
+        state.domains[p.name] = DomainRecord(
+            mac=launched.mac, ip=ip, address=p.address, xl=str(req.xl.resolve()),
+            lab_xl=launched.lab_xl, probe=str(p.probe) if p.probe else None,
+            boot_args=launched.cmdline, sha256=p.sha256)
     ui.info(f"{p.name}  {launched.mac or 'no network'}  {ip or '-'}")
-    return Deployed(p.name, launched.mac, ip, p.address, launched.sent_bytes, launched.via, launched.cmdline,
-                    p.sha256, p.phases)
+    return Deployed(name=p.name, mac=launched.mac, ip=ip, address=p.address,
+                    sent_bytes=launched.sent_bytes, via=launched.via, boot_args=launched.cmdline,
+                    sha256=p.sha256, phases=p.phases)
 
 
 @contextlib.contextmanager
-def _removed_on_failure(remote: Remote, name: str, state_dir: Path) -> Iterator[None]:
+def _removed_on_failure(remote: Remote, name: str, lab: Lab) -> Iterator[None]:
     """Whatever stops a deploy after the lab was touched (xl's own error, a guest that ended, a
     timeout, Ctrl-C, a lost connection), no domain is left half-deployed: the diagnosis in the
     error is what remains."""
@@ -442,9 +445,9 @@ def _removed_on_failure(remote: Remote, name: str, state_dir: Path) -> Iterator[
         with contextlib.suppress(Exception):
             created = domain.status(remote, name).exists
             domain.remove(remote, name)
-        state = LabState.load(state_dir)  # a --replace'd guest of that name is gone as well
-        if state.domains.pop(name, None) is not None:
-            state.save(state_dir)
+        if name in lab.state.domains:  # a --replace'd guest of that name is gone as well
+            with lab.changing_state() as state:
+                state.domains.pop(name, None)
         if isinstance(exc, LabError) and created:
             raise LabError(f"{exc.message}; {name} destroyed", hint=exc.hint, code=exc.code) from None
         raise
@@ -461,10 +464,10 @@ def _ended(remote: Remote, launched: Launched, st: domain.Status | None = None) 
             hint=f"console: {domain.console_tail(remote, launched.name) or 'no console output'}")
 
 
-def _wait_until_ready(remote: Remote, p: Prepared, launched: Launched, config: LabConfig) -> str | None:
+def _wait_until_ready(remote: Remote, p: Prepared, launched: Launched) -> str | None:
     """The guest's address, once it has one and answers the probe (when one is given). A guest
     without network is ready when it runs."""
-    name, mac, timeout = launched.name, launched.mac, p.request.timeout
+    name, mac, timeout, config = launched.name, launched.mac, p.request.timeout, p.lab.config
     if mac is None:
         _ended(remote, launched)
         return None

@@ -17,9 +17,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from lab import domain, exit_status, ui
-from lab.config import LabConfig
 from lab.core.deploy import Request, launch, make_room, prepared_and_connected
 from lab.errors import LabError
+from lab.lab import Lab
 
 EXIT_TIMEOUT = 124
 LINGER = 1.0  # after the end, how long the console may still be arriving
@@ -68,9 +68,9 @@ class Outcome:
         return exit_status.hint(self.exit_code, self.console) or "the console above is all the guest said"
 
 
-def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) -> Outcome:
+def run(req: Request, lab: Lab, *, echo: bool = True) -> Outcome:
     """echo: write each console line to stdout as it arrives (off for --json)."""
-    p, remote = prepared_and_connected(req, config, state_dir)
+    p, remote = prepared_and_connected(req, lab)
     lines: list[str] = []
     lock = threading.Lock()
 
@@ -82,10 +82,10 @@ def run(req: Request, config: LabConfig, state_dir: Path, *, echo: bool = True) 
                 sys.stdout.flush()
 
     with remote:
-        there = make_room(remote, p, config)
+        there = make_room(remote, p)
         follower = None
         try:
-            launched = launch(remote, p, config, there)
+            launched = launch(remote, p, there)
             follower = domain.follow_console(remote, p.name, on_line)
             with ui.step("running", p.phases, "runtime"), \
                     ui.live_status(f"{p.name} running (up to {req.timeout:.0f} s)"):

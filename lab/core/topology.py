@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lab import topology
-from lab.config import LabConfig
 from lab.core.lifecycle import vm_status
 from lab.errors import die
+from lab.lab import Lab
 
 
-def read(config: LabConfig, state_dir: Path) -> topology.Topology:
-    vm = vm_status(config, state_dir)
+def read(lab: Lab) -> topology.Topology:
+    vm = vm_status(lab)
     if vm.state != "running":
         die(f"the lab host is {vm.state}: there is no live network to draw",
             hint="`xenlab up` starts it")
-    return topology.read(config, state_dir)
+    return topology.read(lab)

@@ -9,13 +9,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab import admission, converged, providers, resources, ui
-from lab.config import LabConfig
 from lab.errors import LabError, die
-from lab.hosts import LabHost
+from lab.lab import Lab
 from lab.playbook import RESUME, Outcome, lab_vars, provision_hosts
 from lab.remote import Remote
 from lab.ssh import SshFiles, write_files
-from lab.state import LabState
 
 
 @dataclass
@@ -46,9 +44,8 @@ class Options:
 class _Reached:
     """One host after the steps before Ansible: pinned, admitted, its drift known."""
 
-    host: LabHost
+    host: Lab
     provider: providers.Provider
-    state: LabState
     ssh: SshFiles
     variables: dict[str, object]
     stamp: str
@@ -57,14 +54,14 @@ class _Reached:
     phases: dict[str, float]
 
 
-def up(config: LabConfig, state_dir: Path, options: Options | None = None) -> UpResult:
+def up(lab: Lab, options: Options | None = None) -> UpResult:
     """A directory's one lab host; a failure stops here."""
     options = options or Options()
-    reached = _reach(LabHost("", config, state_dir), options)
+    reached = _reach(lab, options)
     outcome = Outcome()
     if reached.drift:
         with ui.step("Provisioning (Ansible)", reached.phases, "provision"):
-            outcome = _provision([reached], state_dir, options)[reached.host.label]
+            outcome = _provision([reached], lab.state_dir, options)[reached.host.label]
             if outcome.failures:
                 die(outcome.failure(), hint=RESUME)
     return _finish(reached, outcome)
@@ -80,7 +77,7 @@ class ManyResult:
                           **{name: {"error": why} for name, why in self.failed.items()}}}
 
 
-def up_hosts(hosts: list[LabHost], run_dir: Path, options: Options) -> ManyResult:
+def up_hosts(hosts: list[Lab], run_dir: Path, options: Options) -> ManyResult:
     """Several existing hosts: each reached in turn (a host that is down is reported, and
     skipped), then one Ansible run over those that drifted, one fork and one line each."""
     reached, failed = [], {}
@@ -109,11 +106,9 @@ def up_hosts(hosts: list[LabHost], run_dir: Path, options: Options) -> ManyResul
     return ManyResult(ready, {name: failed[name] for name in (h.name for h in hosts) if name in failed})
 
 
-def _reach(host: LabHost, options: Options) -> _Reached:
-    config, state_dir = host.config, host.state_dir
-    state = LabState.load(state_dir)
-    name = providers.choose(config, state.provider)
-    provider = providers.get(name, config, state_dir)
+def _reach(host: Lab, options: Options) -> _Reached:
+    config, state_dir, provider = host.config, host.state_dir, host.provider
+    name = provider.name
     phases: dict[str, float] = {}
     with ui.step("Preflight", phases, "preflight"):
         resources.check()
@@ -125,12 +120,12 @@ def _reach(host: LabHost, options: Options) -> _Reached:
         target = provider.up(None if options.force else stamp)
     ssh = SshFiles.in_dir(state_dir)
     write_files(target, ssh, options.trust)
-    state.provider = name
-    state.ssh = {"host": target.host, "port": target.port, "user": target.user,
-                 "identity": str(target.identity)}
-    was_provisioned = state.provisioned
-    state.save(state_dir)
-    with Remote.open(state_dir) as remote:
+    with host.changing_state() as state:
+        state.provider = name
+        state.ssh = {"host": target.host, "port": target.port, "user": target.user,
+                     "identity": str(target.identity)}
+        was_provisioned = state.provisioned
+    with Remote.open(host) as remote:
         if provider.existing:
             admission.admit(remote, config, _may_reboot(provider, options),
                             reboot="xen_reboot" not in options.skip_tags)
@@ -142,7 +137,8 @@ def _reach(host: LabHost, options: Options) -> _Reached:
         else:
             ui.info("converged: nothing changed or drifted since the last run, Ansible not needed "
                     "(`xenlab up --provision` runs it anyway)")
-    return _Reached(host, provider, state, ssh, variables, stamp, drift, was_provisioned, phases)
+    return _Reached(host=host, provider=provider, ssh=ssh, variables=variables, stamp=stamp,
+                    drift=drift, was_provisioned=was_provisioned, phases=phases)
 
 
 def _may_reboot(provider: providers.Provider, options: Options) -> bool:
@@ -159,7 +155,7 @@ def _provision(reached: list[_Reached], run_dir: Path, options: Options) -> dict
 def _finish(r: _Reached, outcome: Outcome) -> UpResult:
     """After a successful run (or none needed): record it, keep a new lab's disk, say so."""
     if r.drift:
-        with Remote.open(r.host.state_dir) as remote:  # a fresh connection: the run may have rebooted
+        with Remote.open(r.host) as remote:  # a fresh connection: the run may have rebooted
             converged.record(remote, r.stamp)
             if not r.was_provisioned:
                 r.provider.keep(r.stamp, remote)
@@ -167,8 +163,8 @@ def _finish(r: _Reached, outcome: Outcome) -> UpResult:
     reboot = outcome.task_seconds.get("xen_hypervisor : Reboot into Xen")
     if reboot is not None:
         r.phases["provision.reboot_into_xen"] = reboot
-    r.state.provisioned = True
-    r.state.save(r.host.state_dir)
+    with r.host.changing_state() as state:
+        state.provisioned = True
     ssh = SshFiles.in_dir(r.host.state_dir)
     ui.info(f"{r.host.label} ready: {outcome.summary() if r.drift else 'converged'}; "
             f"ssh: ssh -F {ssh.config} xenlab")

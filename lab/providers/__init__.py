@@ -27,6 +27,9 @@ class ProviderFacts:
     uplink_interface: str = "eth1"
     xen_cmdline_extra: str = ""
     dom0_cmdline_extra: str = ""
+    # This machine's interface on the host-only network where xenlab made it (QEMU's tap), for
+    # `topology`'s user side; empty where it is not xenlab's (VirtualBox's, an existing host).
+    user_side_interface: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,18 +65,9 @@ class ExistingHost:
                 "running (`xenlab destroy NAME` stops one)")
 
     def destroy(self) -> None:
-        """Only what this lab directory deployed: its domains, their files, their reservations."""
-        from lab import domain
-        from lab.remote import Remote
-        from lab.state import LabState
-
-        names = sorted(LabState.load(self.state_dir).domains)
-        if LabState.load(self.state_dir).ssh:
-            with Remote.open(self.state_dir) as remote:
-                for name in names:
-                    domain.remove(remote, name, files=True)
-        ui.info(f"{self.where} keeps running: removed {len(names)} domain(s) deployed from here "
-                "and their files; Xen, the lab bridge and dnsmasq stay as provisioned")
+        """Nothing of the host: lab/core/lifecycle.py removes what this lab directory deployed
+        on it (its domains, their files, their reservations)."""
+        ui.info(f"{self.where} keeps running: Xen, the lab bridge and dnsmasq stay as provisioned")
 
     def status(self) -> VmStatus:
         try:

@@ -112,7 +112,7 @@ class Qemu:
         # guests abort at boot under shadow paging), and Debian's security-supported Xen has no
         # shadow paging at all. The measurements: bench/boot_table.md.
         return ProviderFacts(uplink_mac=LAB_MAC, xen_cmdline_extra="console=com1 com1=115200,8n1",
-                             dom0_cmdline_extra="console=hvc0 earlyprintk=xen")
+                             dom0_cmdline_extra="console=hvc0 earlyprintk=xen", user_side_interface=self.tap)
 
     @property
     def tap(self) -> str:

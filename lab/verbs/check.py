@@ -25,7 +25,7 @@ def command(junit_xml: Path | None, host: str | None) -> None:
             click.echo(f"[{h.name}]")
         report = junit_xml.with_name(f"{junit_xml.stem}-{h.name}{junit_xml.suffix}") \
             if junit_xml and h.name else junit_xml
-        if check(h.config, h.state_dir, report, ui.settings.verbose) != 0:
+        if check(h, report, ui.settings.verbose) != 0:
             failed.append(h.label)
     if failed:
         sys.exit(1)

@@ -24,7 +24,7 @@ def command(file: Path, as_json: bool, timings: bool, host: str | None, **kw: An
     from lab.core.deploy import deploy
 
     req, h = placed(file, host, **kw)
-    result = deploy(req, h.config, h.state_dir)
+    result = deploy(req, h)
     if as_json:
         ui.emit_json({**result.to_json(), **({"host": h.name} if h.name else {})})
         return

@@ -21,9 +21,9 @@ def command(name: str | None, host: str | None, **flags: Any) -> None:
         from lab.domain import destroy as destroy_domain
         from lab.placement import holder
 
-        destroy_domain(holder(hosts(resolved, host), name).state_dir, name)
+        destroy_domain(holder(hosts(resolved, host), name), name)
         return
     from lab.core.lifecycle import destroy
 
     for h in hosts(resolved, host):
-        destroy(h.config, h.state_dir)
+        destroy(h)

@@ -11,7 +11,7 @@ from lab.verbs.options import json_option
 
 if TYPE_CHECKING:
     from lab.core.deploy import Request
-    from lab.hosts import LabHost
+    from lab.lab import Lab
 
 
 def guest_options(f: Any) -> Any:
@@ -45,7 +45,7 @@ def guest_options(f: Any) -> Any:
     return f
 
 
-def placed(file: Path, host: str | None, **kw: Any) -> tuple[Request, LabHost]:
+def placed(file: Path, host: str | None, **kw: Any) -> tuple[Request, Lab]:
     """The checked request, and the host it goes to; the request is checked before any host is
     asked where the guest goes."""
     from lab.core.deploy import Request

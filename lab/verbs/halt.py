@@ -17,4 +17,4 @@ def command(host: str | None, **flags: Any) -> None:
     from lab.core.lifecycle import halt
 
     for h in hosts(settings(**flags), host):
-        halt(h.config, h.state_dir)
+        halt(h)

@@ -18,7 +18,7 @@ def command(as_json: bool, host: str | None) -> None:
     from lab import ui
     from lab.domain import listing
 
-    listings, down = each_host(hosts(settings(), host), lambda h: listing(h.state_dir))
+    listings, down = each_host(hosts(settings(), host), listing)
     rows = [{**({"host": name} if name else {}), **row} for name, rows in listings.items() for row in rows]
     if as_json:
         ui.emit_json(rows)

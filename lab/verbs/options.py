@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from lab.config import Resolved
-    from lab.hosts import LabHost
+    from lab.lab import Lab
 
 T = TypeVar("T")
 
@@ -57,14 +57,14 @@ def state_dir(resolved: Resolved) -> Path:
     return Path(resolved.config.state_dir).resolve()
 
 
-def hosts(resolved: Resolved, host: str | None) -> list[LabHost]:
+def hosts(resolved: Resolved, host: str | None) -> list[Lab]:
     """The lab hosts a verb acts on: the directory's one lab, or those of several (--host)."""
     from lab import hosts as lab_hosts
 
     return lab_hosts.chosen(resolved, state_dir(resolved), host)
 
 
-def one_host(resolved: Resolved, host: str | None, verb: str) -> LabHost:
+def one_host(resolved: Resolved, host: str | None, verb: str) -> Lab:
     from lab import hosts as lab_hosts
 
     return lab_hosts.one(resolved, state_dir(resolved), host, verb)
@@ -75,7 +75,7 @@ def per_host(resolved: Resolved, results: dict[str, Any]) -> Any:
     return {"hosts": results} if resolved.hosts else next(iter(results.values()))
 
 
-def each_host(chosen: Iterable[LabHost], work: Callable[[LabHost], T]) -> tuple[dict[str, T], list[str]]:
+def each_host(chosen: Iterable[Lab], work: Callable[[Lab], T]) -> tuple[dict[str, T], list[str]]:
     """work(host) for each host: ({name: result}, [names of hosts that failed]). The one lab's
     failure is the command's; of several hosts, one that fails (down, no lab) is warned about
     and the others still answer, and the caller exits 1 for an incomplete answer."""

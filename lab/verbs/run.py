@@ -24,7 +24,7 @@ def command(file: Path, as_json: bool, junit_xml: Path | None, host: str | None,
     from lab.core.run import run, write_junit
 
     req, h = placed(file, host, **kw)
-    outcome = run(req, h.config, h.state_dir, echo=not as_json)
+    outcome = run(req, h, echo=not as_json)
     if junit_xml:
         write_junit(outcome, junit_xml)
     if outcome.status_hidden and outcome.ended == "poweroff":

@@ -19,7 +19,7 @@ def command(as_json: bool, host: str | None, **flags: Any) -> None:
     from lab.core.lifecycle import status
 
     resolved = settings(**flags)
-    data = per_host(resolved, {h.name: status(h.config, h.state_dir) for h in hosts(resolved, host)})
+    data = per_host(resolved, {h.name: status(h) for h in hosts(resolved, host)})
     if as_json:
         ui.emit_json(data)
         return

@@ -36,7 +36,7 @@ def command(svg: Path | None, png: Path | None, as_json: bool, host: str | None,
     resolved = settings(**flags)
     if (svg or png) and resolved.hosts:
         one_host(resolved, host, "a drawing")  # one picture per host
-    topos, down = each_host(hosts(resolved, host), lambda h: read(h.config, h.state_dir))
+    topos, down = each_host(hosts(resolved, host), read)
     for path, fmt in ((svg, "svg"), (png, "png")):
         if path is not None and topos:
             write_image(next(iter(topos.values())), path, fmt)

@@ -35,8 +35,8 @@ def command(as_json: bool, provision: bool, trust_host_key: tuple[str, ...], all
     options = Options(tuple(t for t in skip_tags.split(",") if t), provision, allow_reboot,
                       trust_host_key)
     if not resolved.hosts:
-        one_host(resolved, host, "up")  # --host on a directory with one lab is an error
-        result = up(resolved.config, state_dir(resolved), options)
+        # one_host: --host on a directory with one lab is an error
+        result = up(one_host(resolved, host, "up"), options)
         if as_json:
             ui.emit_json(result.to_json())
         return
