@@ -18,8 +18,6 @@ from lab.checks import facts
 from lab.config import LabConfig
 from lab.remote import Remote, ShellScript
 
-MARKER = lab_host.CONVERGED_MARKER
-
 # Runs before the facts; "$1" and "$2" (after the facts' parameters) are the fingerprint and the
 # marker file. Each line printed is one way the host differs from a converged lab.
 _PROLOGUE = r"""
@@ -44,7 +42,8 @@ def fingerprint(variables: dict[str, object], skip_tags: Sequence[str]) -> str:
 def drift(remote: Remote, config: LabConfig, stamp: str, xen: bool) -> list[str]:
     """How the host differs from a converged lab with this fingerprint; empty when it does not."""
     wanted = [f for f in facts.FACTS if f.provisioned and (xen or not f.xen)]
-    probe = facts.script(wanted, (*facts.values(config), stamp, MARKER), _PROLOGUE, "xenlab-converged")
+    probe = facts.script(wanted, (*facts.values(config), stamp, lab_host.CONVERGED_MARKER), _PROLOGUE,
+                         "xenlab-converged")
     r = remote.run(probe, sudo=True, check=False, timeout=400, what="checking the lab host")
     return [line for line in r.out.splitlines() if line.strip()]
 
@@ -52,9 +51,10 @@ def drift(remote: Remote, config: LabConfig, stamp: str, xen: bool) -> list[str]
 def record(remote: Remote, stamp: str) -> None:
     """After a successful run: the next `xenlab up` may trust this host as long as nothing drifts."""
     remote.run(ShellScript('install -d -m 0755 "${1%/*}" && printf "%s\\n" "$2" > "$1"',
-                           (MARKER, stamp)), sudo=True, what="recording the converged state")
+                           (lab_host.CONVERGED_MARKER, stamp)), sudo=True,
+               what="recording the converged state")
 
 
 def forget(remote: Remote) -> None:
     """Before a run: a run that fails half-way must not leave an old record behind."""
-    remote.run(["rm", "-f", MARKER], sudo=True, what="clearing the converged state")
+    remote.run(["rm", "-f", lab_host.CONVERGED_MARKER], sudo=True, what="clearing the converged state")

@@ -153,7 +153,7 @@ def _files(remote: Remote, name: str, static: bool) -> dict[str, str]:
 
 
 def _shared(share: bool) -> dict[str, str]:
-    return {"share": lab_share.MOUNT, "tag": lab_share.TAG, "share_id": lab_share.id_file()} \
+    return {"share": lab_host.SHARE_MOUNT, "tag": lab_share.TAG, "share_id": lab_share.id_file()} \
         if share else {}
 
 

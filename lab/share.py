@@ -1,10 +1,10 @@
 """The folder the user's machine shares with the lab host, so deploys copy nothing over SSH.
 
 Vagrant's synced folder, the QEMU way: the state directory's `share/` is a virtio-9p device of
-the lab VM, mounted in dom0 at MOUNT when a deploy first needs it (so it survives nothing and
-needs nothing: no role, no boot-time unit). Deploy copies kernels and images into it (sha256-
+the lab VM, mounted in dom0 at lab_host.SHARE_MOUNT when a deploy first needs it (so it survives
+nothing and needs nothing: no role, no boot-time unit). Deploy copies kernels and images into it (sha256-
 skipped, written to a temporary name and renamed, so a guest never boots a truncated file) and
-the lab copy of the .xl file points at MOUNT. Where no share is mounted (VirtualBox, a lab VM
+the lab copy of the .xl file points there. Where no share is mounted (VirtualBox, a lab VM
 started by an older xenlab), or `share = false`, deploy uploads over SSH and says so.
 
 A random id written beside the files, and read back by the lab host, proves that what dom0 has
@@ -22,7 +22,6 @@ from lab import lab_host
 from lab.remote import sha256_file
 
 LOCAL = "share"  # under the state directory
-MOUNT = lab_host.SHARE_MOUNT
 TAG = "xenlab-share"  # the 9p mount tag
 _ID = ".xenlab-share-id"
 
@@ -45,12 +44,12 @@ def local_id(state_dir: Path) -> str | None:
 
 def id_file() -> str:
     """Where the lab host reads the id of the share it has mounted."""
-    return f"{MOUNT}/{_ID}"
+    return f"{lab_host.SHARE_MOUNT}/{_ID}"
 
 
 def lab_directory(name: str) -> str:
     """Where the lab host sees domain name's files in the share."""
-    return f"{MOUNT}/domains/{name}"
+    return f"{lab_host.SHARE_MOUNT}/domains/{name}"
 
 
 def place(state_dir: Path, name: str, fname: str, source: Path, sha256: str) -> bool:

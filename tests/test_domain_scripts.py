@@ -146,7 +146,7 @@ def test_launch_and_create_through_the_python_api(tmp_path: Path, monkeypatch: p
                          ("CONSOLE_LOGS", tmp_path)):
         monkeypatch.setattr(lab_host, const, str(value))
     (tmp_path / "leases").write_text(LEASES)
-    monkeypatch.setattr(lab_steps.lab_share, "MOUNT", "/proc")  # mounted: nothing to mount
+    monkeypatch.setattr(lab_host, "SHARE_MOUNT", "/proc")  # mounted: nothing to mount
     monkeypatch.setattr(lab_steps.lab_share, "id_file", lambda: str(tmp_path / "id"))
     (tmp_path / "id").write_text("abc123\n")
     remote = ThisMachine(bin_dir)

@@ -231,7 +231,7 @@ def test_a_deploy_interrupted_mid_upload_leaves_no_file_a_rerun_trusts(lab: Prov
     kernel.write_bytes(os.urandom(256 << 20))
     (work / "big.xl").write_text(f"name = '{name}'\ntype = 'pv'\nkernel = 'big.xen'\nmemory = 64\n"
                                  "vif = [ 'bridge=br0' ]\n")
-    uploaded = f"/var/lib/xenlab/domains/{name}/big.xen"
+    uploaded = f"{lab_host.DOMAINS_DIR}/{name}/big.xen"
     env = {**os.environ, "NO_COLOR": "1"}
     remote = Remote(lab.ssh, lab.target)
     try:
@@ -354,7 +354,7 @@ def existing(lab: Provisioned, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def _sentinel(lab: Provisioned, value: str | None = None) -> str:
     """The converged record on the host: a refused `up` must not even clear it."""
-    from lab.converged import MARKER
+    MARKER = lab_host.CONVERGED_MARKER
 
     with Remote(lab.ssh, lab.target) as host:
         if value is not None:

@@ -153,7 +153,7 @@ def test_second_up_finds_the_lab_converged_and_skips_ansible(lab: Lab, up: Out) 
 
 def test_drift_in_xens_command_line_is_named_and_the_playbook_changes_only_that(lab: Lab, up: Out) -> None:
     """The converged probe compares the command line the running Xen booted with against the one
-    the role gave it (kept in /etc/xenlab/xen-cmdline): `hap=0` added by hand is drift. The run
+    the role gave it (kept in lab_host.XEN_CMDLINE_FILE): `hap=0` added by hand is drift. The run
     that repairs it is also the proof behind skipping Ansible on a converged lab: on real Xen dom0
     the whole playbook changes nothing but that file. (The file is changed, not Xen's command
     line: the same comparison without a reboot under TCG; one Ansible run serves both.)"""
@@ -284,10 +284,10 @@ def test_without_the_share_deploy_uploads_over_ssh(lab: Lab, guest: Path) -> Non
     out = json.loads(r.stdout)
     size = (guest / "mir-auth_service.xen").stat().st_size
     assert out["via"] == "ssh" and int(out["sent_bytes"]) >= size, out
-    remote = "/var/lib/xenlab/domains/auth_ssh/mir-auth_service.xen"
+    remote = f"{lab_host.DOMAINS_DIR}/auth_ssh/mir-auth_service.xen"
     assert lab.remote().check_output(f"sudo stat -c %s {remote}") == str(size)
-    lab_copy = lab.remote().check_output("sudo cat /var/lib/xenlab/domains/auth_ssh/auth_ssh.xl")
-    assert "/var/lib/xenlab/share" not in lab_copy and remote in lab_copy
+    lab_copy = lab.remote().check_output(f"sudo cat {lab_host.DOMAINS_DIR}/auth_ssh/auth_ssh.xl")
+    assert lab_host.SHARE_MOUNT not in lab_copy and remote in lab_copy
     r = lab.run("destroy", "auth_ssh")
     assert r.returncode == 0, r.stderr
 
@@ -368,6 +368,7 @@ def test_topology_draws_the_live_lab(lab: Lab, two_guests: list[Out], tmp_path: 
 
 
 @pytest.mark.usefixtures("two_guests")
+@pytest.mark.usefixtures("two_guests")  # auth3 is one of them
 def test_check_names_the_cause_when_a_guest_is_gone(lab: Lab) -> None:
     lab.remote().check_output("sudo xl destroy auth3")  # behind xenlab's back
     r = lab.run("check", timeout=900)
@@ -685,8 +686,8 @@ def test_bad_unikernel_inputs_create_nothing(lab: Lab, unikernels: Path, static_
     assert expected in errors[0] and "destroyed" not in errors[0]
     assert domains(lab) == before
     remote = lab.remote()
-    assert not remote.file("/var/lib/xenlab/domains/static_bad").exists
-    assert "static_bad" not in remote.check_output("sudo ls /var/lib/xenlab/static-ips -l || true")
+    assert not remote.file(f"{lab_host.DOMAINS_DIR}/static_bad").exists
+    assert "static_bad" not in remote.check_output(f"sudo ls {lab_host.STATIC_DIR} -l || true")
 
 
 @pytest.mark.usefixtures("up")
@@ -822,6 +823,7 @@ def test_several_hosts_with_one_down(lab: Lab, existing: Lab, guest: Path, tmp_p
 
 
 @pytest.mark.usefixtures("up")
+@pytest.mark.usefixtures("auth_service")  # at least one guest, when this test runs alone
 def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
     """Whatever the tests before left: each guest destroyed by name frees what it held."""
     names = [d["name"] for d in json.loads(lab.run("list", "--json").stdout)]
@@ -830,9 +832,9 @@ def test_destroy_each_guest_leaves_domain0_only(lab: Lab) -> None:
         assert r.returncode == 0, r.stderr
     assert domains(lab) == ["Domain-0"]
     remote = lab.remote()
-    assert remote.check_output("sudo ls -A /var/lib/xenlab/static-ips") == "", "static claims left"
+    assert remote.check_output(f"sudo ls -A {lab_host.STATIC_DIR}") == "", "static claims left"
     # Their uploads go with them (a run or a failed deploy keeps its own, for the next attempt).
-    kept = remote.check_output("sudo ls -A /var/lib/xenlab/domains").split()
+    kept = remote.check_output(f"sudo ls -A {lab_host.DOMAINS_DIR}").split()
     assert names and not set(names) & set(kept), (names, kept)
     r = lab.run("destroy", "nosuch")
     assert r.returncode == 1 and "no domain named 'nosuch'" in r.stderr

@@ -1,0 +1,160 @@
+"""A fake lab host, named as such: this machine's shell in a temporary directory, laid out as
+lab/lab_host.py declares (moved under the directory, which is one edit there), with stand-ins for
+what cannot run here: Xen (`xl`), dnsmasq handing out a lease, and the guests answering `ping` or
+a probe. Everything else deploy does on a lab host (its scripts, find, install, sha256sum, the
+dnsmasq reservation and static-claim files, the shared folder's id) runs for real.
+
+The stand-in `xl` keeps each domain as a file; `xl create` reads the lab copy as Xen would need
+to: the name, the vif's MAC (and then leases an address for it, as dnsmasq would for a guest that
+asks), a static address from the boot arguments (which then answers ping), and the kernel's file
+name, which scripts what the guest does: `*crash*` crashes at boot, `*refused*` is refused by xl.
+What the real lab adds (Xen, a bridge, a guest that boots): the QEMU tier.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab import lab_host
+from lab.errors import die
+from lab.remote import Result, ShellScript, sha256_file
+
+HEADER = ("Name                                        ID   Mem VCPUs\tState\tTime(s)   UUID"
+          "                            Reason-Code\tSecurity Label")
+
+XL = r"""#!/bin/sh
+# Stand-in for Xen's xl (tests/fake_lab_host.py).
+xen=@XEN@ leases=@LEASES@ reservations=@HOSTS@
+echo "$*" >> "$xen.log"
+row() { # name state
+  case $2 in
+    running) flags=-b---- reason=- ;;
+    crash) flags=--p--c reason=3 ;;
+    *) flags=---s-- reason=0 ;;
+  esac
+  printf '%-43s %4s %5s %5s     %s       3.7 %s        %s                -\n' \
+    "$1" 7 32 1 "$flags" d572934a-34c9-4abd-878c-7c7ea35536f9 "$reason"
+}
+case $1 in
+  list)
+    shift; [ "$1" = -v ] && shift
+    if [ -n "$1" ]; then [ -f "$xen/$1" ] || { echo "invalid domain identifier" >&2; exit 1; }; set -- "$1"
+    else set -- $(ls "$xen"); fi
+    echo '@HEADER@'
+    for n; do row "$n" "$(cat "$xen/$n")"; done ;;
+  uptime) echo "Name ID Uptime"; for n in $(ls "$xen"); do echo "$n 7 0:00:05"; done ;;
+  domid) [ -f "$xen/$2" ] ;;
+  destroy) [ -f "$xen/$2" ] || exit 1; rm -f "$xen/$2" "$xen"/ip-*."$2" ;;
+  create)
+    name=$(sed -n "s/^name = '\(.*\)'$/\1/p" "$2")
+    kernel=$(sed -n "s/^kernel = '\(.*\)'$/\1/p" "$2")
+    case $kernel in *refused*) echo "libxl: error: the stand-in refuses $kernel" >&2; exit 1 ;; esac
+    [ -f "$kernel" ] || { echo "libxl: error: $kernel: no such file" >&2; exit 1; }
+    [ -f "$xen/$name" ] && { echo "libxl: error: domain $name exists" >&2; exit 1; }
+    case $kernel in *crash*) echo crash > "$xen/$name"; exit 0 ;; esac  # no lease, no answer
+    echo running > "$xen/$name"
+    mac=$(sed -n "s/.*mac=\([0-9a-f:]*\).*/\1/p" "$2")
+    ip=$(sed -n "s/.*ipv4=\([0-9.]*\)\/.*/\1/p" "$2")
+    if [ -n "$ip" ]; then touch "$xen/ip-$ip.$name"
+    elif [ -n "$mac" ]; then
+      # dnsmasq's part: a reservation for the MAC (deploy --ip), else the address it had, else
+      # the next free one; the lease replaces the MAC's old one, with a later expiry.
+      reserved=$(cat "$reservations/$name" 2>/dev/null)
+      old=$(grep " $mac " "$leases")
+      address=${reserved#*,}
+      [ -n "$address" ] || address=$(echo "$old" | awk '{ print $3 }')
+      [ -n "$address" ] || address=192.168.77.$(( $(wc -l < "$leases") + 50 ))
+      expiry=$(( $(date +%s) + 43200 )) before=$(echo "$old" | awk '{ print $1 }')
+      [ "$expiry" -gt "${before:-0}" ] || expiry=$((before + 1))
+      grep -v " $mac " "$leases" > "$leases.new"; mv "$leases.new" "$leases"
+      echo "$expiry $mac $address * *" >> "$leases"
+    fi ;;
+esac
+exit 0
+"""
+
+# A guest answers at an address while its domain runs there (static guests only: a leased one
+# answers wherever its lease says).
+PING = r"""#!/bin/sh
+for ip; do :; done
+for f in @XEN@/ip-"$ip".*; do [ -e "$f" ] && exit 0; done
+exit 1
+"""
+
+# The probe runs `python3 -c ...` on the lab host: a guest that runs answers it.
+PYTHON3 = "#!/bin/sh\nexit 0\n"
+SYSTEMCTL = "#!/bin/sh\nexit 0\n"  # dnsmasq's SIGHUP: nothing to tell here
+
+
+class FakeLabHost:
+    """The Remote deploy is handed; run() runs argv or a script here, as root (sudo's part)."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.xen = root / "xen"
+        self.xen.mkdir(parents=True)
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        layout = {"STATE_DIR": "var/lib/xenlab", "DOMAINS_DIR": "var/lib/xenlab/domains",
+                  "STATIC_DIR": "var/lib/xenlab/static-ips", "SHARE_MOUNT": "var/lib/xenlab/share",
+                  "DHCP_HOSTS_DIR": "etc/xenlab/dhcp-hosts", "DNSMASQ_LEASES": "var/lib/misc/leases",
+                  "DNSMASQ_LOG": "var/log/dnsmasq.log", "CONSOLE_LOGS": "var/log/xen/console"}
+        for const, rel in layout.items():
+            monkeypatch.setattr(lab_host, const, str(root / rel))
+        for d in ("DOMAINS_DIR", "DHCP_HOSTS_DIR", "CONSOLE_LOGS"):
+            Path(getattr(lab_host, d)).mkdir(parents=True)
+        Path(lab_host.DNSMASQ_LEASES).parent.mkdir(parents=True)
+        Path(lab_host.DNSMASQ_LEASES).write_text("")
+        where = {"@XEN@": str(self.xen), "@LEASES@": lab_host.DNSMASQ_LEASES,
+                 "@HOSTS@": lab_host.DHCP_HOSTS_DIR, "@HEADER@": HEADER}
+        for name, text in (("xl", XL), ("ping", PING), ("python3", PYTHON3), ("systemctl", SYSTEMCTL)):
+            for mark, value in where.items():
+                text = text.replace(mark, value)
+            (self.bin / name).write_text(text)
+            (self.bin / name).chmod(0o755)
+        self.target = type("Target", (), {"user": "root"})()
+
+    # -- what the tests look at --
+    def domains(self) -> dict[str, str]:
+        return {p.name: p.read_text().strip() for p in self.xen.iterdir()
+                if p.is_file() and not p.name.startswith("ip-")}
+
+    def xl_log(self) -> str:
+        log = self.xen.with_suffix(".log")
+        return log.read_text() if log.exists() else ""
+
+    # -- the Remote interface --
+    def run(self, cmd: Any, *, sudo: bool = False, check: bool = True, timeout: float = 120,
+            what: str | None = None, idempotent: bool = True) -> Result:
+        argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           env={"PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin"})
+        if check and r.returncode != 0:
+            die(f"{what or argv[0]} failed on the lab host: {r.stderr.strip() or r.returncode}")
+        return Result(r.returncode, r.stdout, r.stderr)
+
+    def write_text(self, remote: str, text: str) -> None:
+        Path(remote).write_text(text)
+
+    def put(self, local: Path, remote: str, progress: Any = None, remote_sha256: str | None = None,
+            local_sha256: str | None = None) -> int:
+        there = remote_sha256 if remote_sha256 is not None else (
+            sha256_file(Path(remote)) if Path(remote).exists() else "")
+        if there and there == (local_sha256 or sha256_file(local)):
+            return 0
+        shutil.copyfile(local, remote)
+        return local.stat().st_size
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FakeLabHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
