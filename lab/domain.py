@@ -81,17 +81,31 @@ def _ended(row: list[str]) -> str | None:
     return None
 
 
+# Shell functions the lab-side scripts share. `ended FLAGS REASON`: whether an `xl list -v` row's
+# state flags and Reason-Code say the domain has shut down (as _ended reads them). `drop_claims
+# DIR NAME`: remove NAME's static-address claims (symlinks IP -> NAME), running find only when
+# there is a claim at all (every process dom0 starts costs tens of milliseconds).
+SHELL_FUNCTIONS = r"""
+ended() { case "$1" in *[csd]*) return 0 ;; esac; case "$2" in [0-9]*) return 0 ;; esac; return 1; }
+drop_claims() {
+  for claim in "$1"/*; do
+    [ -L "$claim" ] && { find "$1" -maxdepth 1 -type l -lname "$2" -delete 2>/dev/null; return 0; }
+  done
+}
+"""
+
 # Waits on the lab host, up to "$5" seconds, for a lease of mac ("$2") newer than expiry "$4",
 # looking every 0.2 s (and at the domain "$1" every second: one that ended stops the wait); then
 # prints the lease file's lines for mac and `xl list -v` of the domain. A round trip under TCG
 # costs ~0.4 s: polling from this side would add most of a second to every deploy.
-_WAIT_LEASE = ShellScript(r"""
+_WAIT_LEASE = ShellScript(SHELL_FUNCTIONS + r"""
 name=$1 mac=$2 leases=$3 after=$4 ticks=$(($5 * 5)) i=0
 while [ $i -lt $ticks ]; do
   set -- $(grep -i " $mac " "$leases" 2>/dev/null)
   [ -n "$1" ] && [ "$1" -gt "$after" ] 2>/dev/null && break
   if [ $((i % 5)) -eq 4 ]; then
-    case $(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }') in *s* | *c* | *d* | '') break ;; esac
+    flags=$(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }')
+    if [ -z "$flags" ] || ended "$flags" ""; then break; fi
   fi
   sleep 0.2; i=$((i + 1))
 done
@@ -214,10 +228,10 @@ def answers_ping(remote: Remote, ip: str) -> bool:
 
 
 # -- listing and removal -----------------------------------------------------------------------
-_REMOVE = ShellScript(r"""
+_REMOVE = ShellScript(SHELL_FUNCTIONS + r"""
 name=$1 hosts=$2 static=$3 files=$4
 xl destroy "$name"; rc=$?
-find "$static" -maxdepth 1 -type l -lname "$name" -delete 2>/dev/null
+drop_claims "$static" "$name"
 rm -f "$hosts/$name"
 case $name in */* | . | .. | '') ;; *) [ -z "$files" ] || rm -rf -- "$files/$name" ;; esac
 exit $rc

@@ -25,7 +25,8 @@ VARS = ("name", "room", "dir", "owner", "hosts", "static", "keep_static", "share
 
 # room = keep | replace: a running domain of that name stays (and the script stops: the caller
 # refuses) unless replacing; one that runs and is replaced, or ended, goes. Xen's reason code,
-# else the flags c (crashed), s (shut down), d (dying), tell an ended domain (as domain._ended).
+# else the flags c (crashed), s (shut down), d (dying), tell an ended domain (the shell function
+# `ended` of domain.SHELL_FUNCTIONS, as domain._ended).
 ROOM = r"""
 listing=$(xl list -v "$name" 2>/dev/null)
 printf '@@xl\n%s\n@@end\n' "$listing"
@@ -33,8 +34,7 @@ if [ -n "$listing" ]; then
   nl='
 '
   set -f; set -- ${listing#*"$nl"}; set +f  # the domain's row, after the header line
-  case "$5" in *[csd]*) ended=1 ;; *) case "$8" in [0-9]*) ended=1 ;; *) ended= ;; esac ;; esac
-  [ -n "$ended" ] || [ "$room" = replace ] || exit 0
+  ended "$5" "$8" || [ "$room" = replace ] || exit 0
   xl destroy "$name" || exit 1
 fi
 """
@@ -43,11 +43,7 @@ fi
 # it has just claimed one, half-sent files) and make its directory.
 FILES = r"""
 [ -e "$hosts/$name" ] && rm -f "$hosts/$name"
-if [ "$keep_static" != 1 ]; then
-  for claim in "$static"/*; do
-    [ -L "$claim" ] && { find "$static" -maxdepth 1 -type l -lname "$name" -delete; break; }
-  done
-fi
+[ "$keep_static" = 1 ] || drop_claims "$static" "$name"
 [ -d "$dir" ] || install -d -m 0755 -o "$owner" "$dir" || exit 1
 for f in "$dir"/*.partial-*; do [ -e "$f" ] && rm -f -- "$f"; done
 """
@@ -97,8 +93,8 @@ exec xl create "$xl"
 
 
 def _script(name: str, *fragments: str) -> ShellScript:
-    head = " ".join(f"{v}=${{{i}}}" for i, v in enumerate(VARS, 1))
-    return ShellScript("\n".join([head, *fragments, "exit 0\n"]), name=name)
+    return ShellScript("\n".join([ShellScript.naming(VARS), domain.SHELL_FUNCTIONS, *fragments,
+                                  "exit 0\n"]), name=name)
 
 
 MAKE_ROOM = _script("xenlab-make-room", ROOM)

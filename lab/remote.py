@@ -48,6 +48,11 @@ class ShellScript:
     def argv(self) -> list[str]:
         return ["sh", "-c", self.text, self.name, *self.args]
 
+    @staticmethod
+    def naming(parameters: Sequence[str]) -> str:
+        """A script's first line that names its positional parameters: `a=$1 b=$2 ...`."""
+        return " ".join(f"{p}=${{{i}}}" for i, p in enumerate(parameters, 1))
+
 
 Command = Sequence[str] | ShellScript
 LOST = "lost the SSH connection to the lab host"
@@ -292,10 +297,16 @@ class Connecting:
                 self._result.close()
 
 
+def as_root(argv: Sequence[str]) -> list[str]:
+    """argv run as root on the lab host: sudo that never asks (xenlab's user needs no password;
+    a prompt would hang an SSH channel without a terminal)."""
+    return ["sudo", "-n", *argv]
+
+
 def _command_line(cmd: Command, sudo: bool) -> str:
     """The one line sshd hands the lab host's shell: every word quoted, the script's too."""
     argv = cmd.argv() if isinstance(cmd, ShellScript) else list(cmd)
-    return shlex.join(["sudo", "-n", *argv] if sudo else argv)
+    return shlex.join(as_root(argv) if sudo else argv)
 
 
 class Follower:

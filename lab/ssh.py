@@ -78,6 +78,12 @@ class SshFiles:
     def ssh_argv(self) -> list[str]:
         return ["ssh", "-F", str(self.config), HOST_ALIAS]
 
+    def ssh_line(self) -> str:
+        """The command a user types to reach the lab host."""
+        import shlex
+
+        return shlex.join(self.ssh_argv())
+
 
 def fingerprint(key_line: str) -> str:
     blob = base64.b64decode(key_line.split()[1])

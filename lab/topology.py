@@ -14,24 +14,27 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 
 from lab import domain, lab_host
+from lab.checks import facts
 from lab.config import LabConfig
 from lab.lab import Lab
-from lab.remote import Remote, ShellScript
+from lab.remote import Remote
 from lab.state import DomainRecord
 
-# After the guests' listing ("$1" leases, "$2" static claims): the network as the lab host has it
-# ("$3" dnsmasq's configuration, "$4" the NAT table).
+# After the guests' listing ("$1" leases, "$2" static claims): the network as the lab host has it,
+# for the graph and what it shows; what is wrong with it is the facts' to say (NETWORK_FACTS,
+# after this in the same script, with the facts' variables: $dnsmasq_conf, $nat_table...).
 _NETWORK = r"""
 echo @@links; ip -j link show
 echo @@addrs; ip -j -4 addr show
 echo @@forward; cat /proc/sys/net/ipv4/ip_forward
-echo @@nat; if nft list table ip "$4" >/dev/null 2>&1; then echo loaded; else echo missing; fi
-echo @@dhcp; sed -n 's/^dhcp-range=//p' "$3" 2>/dev/null
+echo @@nat; if nft list table ip "$nat_table" >/dev/null 2>&1; then echo loaded; else echo missing; fi
+echo @@dhcp; sed -n 's/^dhcp-range=//p' "$dnsmasq_conf" 2>/dev/null
 echo @@dnsmasq; if pgrep -x dnsmasq >/dev/null; then echo running; else echo stopped; fi
 echo @@vifmacs; xenstore-ls -f /local/domain/0/backend/vif 2>/dev/null | grep '/mac = '
-exit 0
 """
-READ = ShellScript(domain.LIST_SCRIPT + _NETWORK, name="xenlab-topology")
+# The facts (lab/checks/facts.py) whose lines mark the network's nodes, and which node each marks.
+NETWORK_FACTS = {"bridge": "bridge", "promiscuous": "nic", "dnsmasq": "service:dnsmasq",
+                 "forwarding": "service:forwarding", "nat": "service:forwarding"}
 
 
 @dataclass
@@ -85,9 +88,11 @@ class UserSide:
     netns: str = ""
 
 
-def read_lab(remote: Remote) -> str:
-    return remote.run(READ(lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR, lab_host.DNSMASQ_CONF,
-                           lab_host.NAT_TABLE), sudo=True, what="reading the lab's network").out
+def read_lab(remote: Remote, config: LabConfig) -> str:
+    script = facts.script([facts.BY_ID[f] for f in NETWORK_FACTS],
+                          (*facts.values(config), lab_host.DNSMASQ_LEASES, lab_host.STATIC_DIR),
+                          domain.LIST_SCRIPT + _NETWORK, "xenlab-topology", marked=True)
+    return remote.run(script, sudo=True, what="reading the lab's network").out
 
 
 def read_user_side(interface: str, netns: str) -> UserSide | None:
@@ -102,7 +107,7 @@ def read_user_side(interface: str, netns: str) -> UserSide | None:
 
 def build(out: str, config: LabConfig, known: dict[str, DomainRecord], user: UserSide | None,
           uplink_mac: str = "") -> Topology:
-    """The graph from the lab host's reading (READ's output) and the user's side."""
+    """The graph from the lab host's reading (read_lab's output) and the user's side."""
     section = domain.sections(out, "xl")
     links = json.loads("\n".join(section.get("links", [])) or "[]")
     addrs = {a["ifname"]: [f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", [])]
@@ -115,24 +120,17 @@ def build(out: str, config: LabConfig, known: dict[str, DomainRecord], user: Use
                       {"addresses": addrs.get(config.bridge, []), "up": bridge is not None and _up(bridge)}))
     if bridge is None:
         b.problems.append("no such bridge on the lab host")
-    else:
-        if f"{config.lab_ip}/{config.prefixlen}" not in b.detail["addresses"]:  # type: ignore[operator]
-            b.problems.append(f"does not hold {config.lab_ip}/{config.prefixlen}")
-        if not _up(bridge):
-            b.problems.append("down")
+    elif not _up(bridge):
+        b.problems.append("down")
     ports = [link for link in links if link.get("master") == config.bridge]
     nics = [link for link in ports if not link["ifname"].startswith("vif")]
     if uplink_mac and not any(link.get("address", "").lower() == uplink_mac.lower() for link in nics):
         # The host-only NIC is known by its MAC: find it even when it is off the bridge.
         nics += [link for link in links if link.get("address", "").lower() == uplink_mac.lower()]
-    if not nics:
-        b.problems.append("no port on the host-only network")
     for link in nics:
         nic = topo.add(Node(f"nic:{link['ifname']}", "nic", link["ifname"],
                             {"mac": link.get("address"), "promiscuous": "PROMISC" in link.get("flags", []),
                              "up": _up(link)}))
-        if not nic.detail["promiscuous"]:
-            nic.problems.append("not promiscuous: frames for the guests' MACs are dropped")
         if link.get("master") == config.bridge:
             topo.edges.append(Edge(nic.id, bridge_id, "port"))
         else:
@@ -144,33 +142,36 @@ def build(out: str, config: LabConfig, known: dict[str, DomainRecord], user: Use
             u.problems.append(f"does not hold {config.host_ip}/{config.prefixlen}")
         for nic_node in (n for n in topo.nodes if n.kind == "nic"):
             topo.edges.append(Edge(u.id, nic_node.id, "host-only network"))
-    _services(topo, section, config, bridge_id)
+    _services(topo, section, bridge_id, config.nat)
     _guests(topo, section, config, known, by_name, bridge_id)
+    _marked(topo, section, bridge_id)
     return topo
+
+
+def _marked(topo: Topology, section: dict[str, list[str]], bridge_id: str) -> None:
+    """Each line a network fact printed, on the node it is about: a NIC's on that NIC (its line
+    starts with its name), the rest on the fact's node."""
+    nodes = {n.id: n for n in topo.nodes}
+    for fact, where in NETWORK_FACTS.items():
+        for line in filter(str.strip, section.get(f"fact:{fact}", [])):
+            node = nodes.get(f"nic:{line.split()[0]}") if where == "nic" else nodes.get(where)
+            (node or nodes[bridge_id]).problems.append(line.strip())
 
 
 def _up(link: dict[str, object]) -> bool:
     return "UP" in link.get("flags", [])  # type: ignore[operator]
 
 
-def _services(topo: Topology, section: dict[str, list[str]], config: LabConfig, bridge_id: str) -> None:
+def _services(topo: Topology, section: dict[str, list[str]], bridge_id: str, nat_wanted: bool) -> None:
     dhcp = (section.get("dhcp") or [""])[0]
     running = (section.get("dnsmasq") or [""])[0] == "running"
     d = topo.add(Node("service:dnsmasq", "service", "dnsmasq",
                       {"range": dhcp.split(",")[:2], "running": running}))
-    if not running:
-        d.problems.append("not running: guests get no address")
-    elif not dhcp.startswith(f"{config.dhcp_start},{config.dhcp_end}"):
-        d.problems.append(f"does not hand out {config.dhcp_start}-{config.dhcp_end}")
     topo.edges.append(Edge(d.id, bridge_id, "DHCP"))
     forwarding = (section.get("forward") or [""])[0] == "1"
     nat = (section.get("nat") or [""])[0] == "loaded"
     f = topo.add(Node("service:forwarding", "service", "forwarding",
-                      {"ip_forward": forwarding, "nat": nat if config.nat else None}))
-    if not forwarding:
-        f.problems.append("IP forwarding is off: guests cannot get out")
-    if config.nat and not nat:
-        f.problems.append("the NAT table is not loaded")
+                      {"ip_forward": forwarding, "nat": nat if nat_wanted else None}))
     topo.edges.append(Edge(bridge_id, f.id, "out"))
 
 
@@ -214,7 +215,7 @@ def read(lab: Lab, remote: Remote | None = None) -> Topology:
     user = read_user_side(tap, lab.config.host_netns) if tap else None
     if remote is None:
         with Remote.open(lab) as own:
-            out = read_lab(own)
+            out = read_lab(own, lab.config)
     else:
-        out = read_lab(remote)
+        out = read_lab(remote, lab.config)
     return build(out, lab.config, lab.state.domains, user, facts.uplink_mac)

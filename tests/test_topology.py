@@ -71,13 +71,16 @@ def test_a_fault_marks_exactly_its_node() -> None:
     del vif["master"]  # as `ip link set vifN.0 nomaster` leaves it
     faulty = text[:links_start] + json.dumps(links) + text[text.index("\n@@addrs"):]
     faulty = faulty.replace("@@forward\n1\n", "@@forward\n0\n")
+    # What the facts print for those faults, in their sections.
+    faulty = faulty.replace("@@fact:promiscuous\n", "@@fact:promiscuous\neth1 is not promiscuous\n")
+    faulty = faulty.replace("@@fact:forwarding\n", "@@fact:forwarding\nIP forwarding is off\n")
     topo = graph(faulty)
     marked = {n.id: n.problems for n in topo.nodes if n.problems}
     assert set(marked) == {"nic:eth1", f"vif:{vif_off}", "service:forwarding"}, marked
     assert "not promiscuous" in marked["nic:eth1"][0]
     assert "not a port of br0" in marked[f"vif:{vif_off}"][0]
     text_out = rendered(topo)
-    assert "✗ not promiscuous" in text_out and "off the bridge" in text_out
+    assert "✗ eth1 is not promiscuous" in text_out and "off the bridge" in text_out
     assert "3 problems" in topo.summary()
 
 
@@ -95,7 +98,7 @@ def test_a_lab_with_no_guests_and_no_user_side() -> None:
 @pytest.mark.skipif(not shutil.which("dot"), reason="./install.sh installs graphviz")
 def test_graphviz_draws_it_with_the_marks(tmp_path: Path) -> None:
     text, _, _ = recorded()
-    topo = graph(text.replace('"PROMISC",', ""))
+    topo = graph(text.replace("@@fact:promiscuous\n", "@@fact:promiscuous\neth1 is not promiscuous\n"))
     source = dot(topo)
     subprocess.run(["dot", "-Tcanon"], input=source, text=True, check=True, capture_output=True)
     svg, png = tmp_path / "lab.svg", tmp_path / "lab.png"
@@ -106,5 +109,25 @@ def test_graphviz_draws_it_with_the_marks(tmp_path: Path) -> None:
     drawn = ET.tostring(root, encoding="unicode")
     for g in (n for n in topo.nodes if n.kind == "guest"):
         assert g.label in drawn and str(g.detail["ip"]) in drawn
-    assert "✗ not promiscuous" in drawn and 'stroke="red"' in drawn
+    assert "✗ eth1 is not promiscuous" in drawn and 'stroke="red"' in drawn
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_reading_runs_in_one_script_and_each_fact_marks_its_node(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_lab's script, composed as the lab host gets it, run by this machine's shell (the fake
+    lab host: no Xen, no lab bridge): every section arrives, and what the network facts print
+    about this machine lands on the node it is about."""
+    from fake_lab_host import FakeLabHost
+
+    from lab import domain
+    from lab.topology import NETWORK_FACTS, read_lab
+
+    config = LabConfig(bridge="xltestbr9")  # a bridge this machine does not have
+    out = read_lab(FakeLabHost(tmp_path, monkeypatch), config)  # type: ignore[arg-type]
+    section = domain.sections(out, "xl")
+    assert {"links", "addrs", "forward", "dhcp", *(f"fact:{f}" for f in NETWORK_FACTS)} <= set(section)
+    topo = build(out, config, {}, None)
+    bridge = next(n for n in topo.nodes if n.id == "bridge:xltestbr9")
+    assert "no such bridge on the lab host" in bridge.problems
+    assert "xltestbr9 does not hold 192.168.77.2/24" in bridge.problems  # the bridge fact's line

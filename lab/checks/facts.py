@@ -121,9 +121,11 @@ def values(config: LabConfig) -> tuple[str, ...]:
 
 
 def script(facts: tuple[Fact, ...] | list[Fact], args: tuple[str, ...], prologue: str = "",
-           name: str = "xenlab-facts") -> ShellScript:
-    """One script that checks every fact: each in a subshell (its `exit` ends only itself)."""
-    head = "\n".join(f'{p}=${{{i}}}' for i, p in enumerate(PARAMETERS, 1))
-    body = "\n".join(f"( {f.script.strip()}\n)" for f in facts)
+           name: str = "xenlab-facts", marked: bool = False) -> ShellScript:
+    """One script that checks every fact: each in a subshell (its `exit` ends only itself);
+    marked: each fact's lines after a line `@@fact:ID` (domain.sections splits them)."""
+    head = ShellScript.naming(PARAMETERS)
+    body = "\n".join(("echo @@fact:" + f.id + "\n" if marked else "") + f"( {f.script.strip()}\n)"
+                     for f in facts)
     extra = len(PARAMETERS)
     return ShellScript(f"{head}\nshift {extra}\n{prologue}\n{body}\nexit 0\n", args, name)

@@ -9,6 +9,7 @@ from pathlib import Path
 from lab import run
 from lab.domain import console_log
 from lab.errors import no_lab
+from lab.remote import as_root
 from lab.ssh import SshFiles
 
 
@@ -22,7 +23,7 @@ def _files(state_dir: Path) -> SshFiles:
 def console(state_dir: Path, name: str, log: bool) -> None:
     """Attach to domain name's console (Ctrl-] leaves), or print its captured log."""
     files = _files(state_dir)
-    remote = ["sudo", "-n", "cat", console_log(name)] if log else ["sudo", "-n", "xl", "console", name]
+    remote = as_root(["cat", console_log(name)] if log else ["xl", "console", name])
     *ssh, host = files.ssh_argv()
     # -t: xl console needs a terminal on the lab host; a log is plain output.
     run.exec_replace([*ssh, *([] if log else ["-t"]), host, shlex.join(remote)])

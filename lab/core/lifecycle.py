@@ -82,7 +82,7 @@ def _lab_status(lab: Lab) -> dict[str, object]:
             network = network or f"not readable: {exc.message}"
     return {"provider": state.provider, "state": vm.state, "detail": vm.detail,
             "provisioned": state.provisioned, "xen": xen, "network": network,
-            "ssh": f"ssh -F {state_dir / 'ssh_config'} xenlab" if vm.state == "running" else None}
+            "ssh": SshFiles.in_dir(state_dir).ssh_line() if vm.state == "running" else None}
 
 
 def vm_status(lab: Lab) -> VmStatus:

@@ -167,6 +167,6 @@ def _finish(r: _Reached, outcome: Outcome) -> UpResult:
         state.provisioned = True
     ssh = SshFiles.in_dir(r.host.state_dir)
     ui.info(f"{r.host.label} ready: {outcome.summary() if r.drift else 'converged'}; "
-            f"ssh: ssh -F {ssh.config} xenlab")
+            f"ssh: {ssh.ssh_line()}")
     return UpResult(r.provider.name, str(ssh.config), outcome, r.drift, r.provider.started_from,
                     r.phases)
