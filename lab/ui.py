@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 import time
 
 # `xenlab image --json` and every error message import this module: no typing or dataclasses at
@@ -55,8 +56,26 @@ def console() -> Console:
     return _console
 
 
+_threads = threading.local()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No steps, progress or info from this thread (the unikernels of a suite run side by side:
+    the suite says what each did); warnings and errors still show."""
+    _threads.quiet = True
+    try:
+        yield
+    finally:
+        _threads.quiet = False
+
+
+def _silent() -> bool:
+    return settings.json or getattr(_threads, "quiet", False)
+
+
 def _say(text: str) -> None:
-    if settings.json:
+    if _silent():
         return
     console().print("  " * settings.depth + text, soft_wrap=True)
 
@@ -83,13 +102,14 @@ def step(title: str, timings: dict[str, float] | None = None, key: str = "") -> 
     is also stored in timings[key] when given."""
     _say(f"[bold]▸[/bold] {title}")
     start = time.monotonic()
-    settings.depth += 1
+    nests = not _silent()  # a quiet thread's steps leave the shown nesting alone
+    settings.depth += nests
     ok = False
     try:
         yield
         ok = True
     finally:
-        settings.depth -= 1
+        settings.depth -= nests
         took = time.monotonic() - start
         if timings is not None:
             timings[key or title] = took
@@ -123,7 +143,7 @@ def error(message: str, hint: str | None) -> None:
 def transfer(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
     """A progress bar for bytes on their way, fed by a callback(done, total); on a terminal only
     (a log gets the one-line summary the caller prints after)."""
-    if settings.json or not sys.stderr.isatty():
+    if _silent() or not sys.stderr.isatty():
         yield lambda done, total: None
         return
     from rich.progress import (
@@ -163,7 +183,7 @@ def live_status(text: str) -> Any:
 
 def live_lines(lines: dict[str, str]) -> Any:
     """live_status with one line per key (a host of several): update(text, key=KEY)."""
-    if settings.json or not sys.stderr.isatty():
+    if _silent() or not sys.stderr.isatty():
         return _QuietStatus()
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

@@ -7,7 +7,10 @@ dnsmasq reservation and static-claim files, the shared folder's id) runs for rea
 The stand-in `xl` keeps each domain as a file; `xl create` reads the lab copy as Xen would need
 to: the name, the vif's MAC (and then leases an address for it, as dnsmasq would for a guest that
 asks), a static address from the boot arguments (which then answers ping), and the kernel's file
-name, which scripts what the guest does: `*crash*` crashes at boot, `*refused*` is refused by xl.
+name, which scripts what the guest does: `*refused*` is refused by xl; `*crash*` crashes at boot
+(printing Solo5's ABORT line); `*exit-N*` prints Solo5's `solo5_exit(N) called` and powers off
+after `*-sleep-T*` tenths of a second (else at once); anything else runs until destroyed. `xl info`
+reports FREE_MB of free memory; $xen.peak records how many domains ran at each create.
 What the real lab adds (Xen, a bridge, a guest that boots): the QEMU tier.
 """
 
@@ -29,7 +32,7 @@ HEADER = ("Name                                        ID   Mem VCPUs\tState\tTi
 
 XL = r"""#!/bin/sh
 # Stand-in for Xen's xl (tests/fake_lab_host.py).
-xen=@XEN@ leases=@LEASES@ reservations=@HOSTS@
+xen=@XEN@ leases=@LEASES@ reservations=@HOSTS@ consoles=@CONSOLES@
 echo "$*" >> "$xen.log"
 row() { # name state
   case $2 in
@@ -49,6 +52,7 @@ case $1 in
     for n; do row "$n" "$(cat "$xen/$n")"; done ;;
   uptime) echo "Name ID Uptime"; for n in $(ls "$xen"); do echo "$n 7 0:00:05"; done ;;
   domid) [ -f "$xen/$2" ] ;;
+  info) echo "free_memory            : $(cat "$xen.free" 2>/dev/null || echo 1024)" ;;
   destroy) [ -f "$xen/$2" ] || exit 1; rm -f "$xen/$2" "$xen"/ip-*."$2" ;;
   create)
     name=$(sed -n "s/^name = '\(.*\)'$/\1/p" "$2")
@@ -56,8 +60,20 @@ case $1 in
     case $kernel in *refused*) echo "libxl: error: the stand-in refuses $kernel" >&2; exit 1 ;; esac
     [ -f "$kernel" ] || { echo "libxl: error: $kernel: no such file" >&2; exit 1; }
     [ -f "$xen/$name" ] && { echo "libxl: error: domain $name exists" >&2; exit 1; }
-    case $kernel in *crash*) echo crash > "$xen/$name"; exit 0 ;; esac  # no lease, no answer
+    console=$consoles/guest-$name.log
+    case $kernel in *crash*)  # no lease, no answer
+      echo "Solo5: ABORT: kernel.c:42: the stand-in aborts" > "$console"; echo crash > "$xen/$name"; exit 0 ;;
+    esac
     echo running > "$xen/$name"
+    grep -lx running "$xen"/* 2>/dev/null | wc -l >> "$xen.peak"
+    case $kernel in *exit-*)
+      status=${kernel##*exit-}; status=${status%%[!0-9]*}
+      tenths=0; case $kernel in *-sleep-*) tenths=${kernel##*-sleep-}; tenths=${tenths%%[!0-9]*} ;; esac
+      echo "Solo5: Xen console: the stand-in" > "$console"
+      ( sleep "$((tenths / 10)).$((tenths % 10))"; echo "Solo5: solo5_exit($status) called" >> "$console"
+        [ -f "$xen/$name" ] && echo poweroff > "$xen/$name" ) >/dev/null 2>&1 &
+      ;;
+    esac
     mac=$(sed -n "s/.*mac=\([0-9a-f:]*\).*/\1/p" "$2")
     ip=$(sed -n "s/.*ipv4=\([0-9.]*\)\/.*/\1/p" "$2")
     if [ -n "$ip" ]; then touch "$xen/ip-$ip.$name"
@@ -91,6 +107,27 @@ PYTHON3 = "#!/bin/sh\nexit 0\n"
 SYSTEMCTL = "#!/bin/sh\nexit 0\n"  # dnsmasq's SIGHUP: nothing to tell here
 
 
+class _Follower:
+    """remote.Follower's part: each line of a running command, on a thread, until stop()."""
+
+    def __init__(self, proc: subprocess.Popen[str], on_line: Any) -> None:
+        import threading
+
+        self.proc = proc
+        self.thread = threading.Thread(target=self._read, args=(on_line,), daemon=True)
+        self.thread.start()
+
+    def _read(self, on_line: Any) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            on_line(line.rstrip("\n"))
+
+    def stop(self, linger: float = 0.0) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.thread.join(timeout=5)
+
+
 class FakeLabHost:
     """The Remote deploy is handed; run() runs argv or a script here, as root (sudo's part)."""
 
@@ -111,7 +148,8 @@ class FakeLabHost:
         Path(lab_host.DNSMASQ_LEASES).parent.mkdir(parents=True)
         Path(lab_host.DNSMASQ_LEASES).write_text("")
         where = {"@XEN@": str(self.xen), "@LEASES@": lab_host.DNSMASQ_LEASES,
-                 "@HOSTS@": lab_host.DHCP_HOSTS_DIR, "@HEADER@": HEADER}
+                 "@HOSTS@": lab_host.DHCP_HOSTS_DIR, "@CONSOLES@": lab_host.CONSOLE_LOGS,
+                 "@HEADER@": HEADER}
         for name, text in (("xl", XL), ("ping", PING), ("python3", PYTHON3), ("systemctl", SYSTEMCTL)):
             for mark, value in where.items():
                 text = text.replace(mark, value)
@@ -123,6 +161,14 @@ class FakeLabHost:
     def domains(self) -> dict[str, str]:
         return {p.name: p.read_text().strip() for p in self.xen.iterdir()
                 if p.is_file() and not p.name.startswith("ip-")}
+
+    def peak(self) -> int:
+        """The most domains running at once."""
+        peaks = self.xen.with_suffix(".peak")
+        return max(map(int, peaks.read_text().split())) if peaks.exists() else 0
+
+    def free_memory(self, mib: int) -> None:
+        self.xen.with_suffix(".free").write_text(f"{mib}\n")
 
     def xl_log(self) -> str:
         log = self.xen.with_suffix(".log")
@@ -149,6 +195,10 @@ class FakeLabHost:
             return 0
         shutil.copyfile(local, remote)
         return local.stat().st_size
+
+    def follow(self, cmd: ShellScript, on_line: Any, *, sudo: bool = False) -> _Follower:
+        return _Follower(subprocess.Popen(cmd.argv(), stdout=subprocess.PIPE, text=True,
+                                          env={"PATH": f"{self.bin}:/usr/bin:/bin"}), on_line)
 
     def close(self) -> None:
         pass

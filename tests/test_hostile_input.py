@@ -223,7 +223,8 @@ def test_any_state_file_is_read_or_refused_in_one_line_and_left_as_it_was(state:
 # --- option values -----------------------------------------------------------------------------
 
 OPTION = st.sampled_from(["--probe", "--ip", "--timeout", "--static", "--sha256", "--arg", "--host",
-                          "--arg-style", "--image", "--junit-xml"])
+                          "--arg-style", "--image", "--junit-xml", "--jobs", "--expect-status",
+                          "--expect-ended", "--expect-console"])
 
 
 @SETTINGS
@@ -236,6 +237,24 @@ def test_any_option_value_is_refused_in_one_line_before_anything_is_built(
         (work / "data").mkdir()
         _, error = refused_cleanly_or_accepted(work, verb, "u.xl", *args, accepted=())
         assert error, "no lab here: every run ends in an error"
+
+
+# --- expectation sidecars ---------------------------------------------------------------------
+
+@SETTINGS
+@given(values=st.dictionaries(st.sampled_from(["ended", "status", "console", "timeout"])
+                              | st.text(max_size=6), VALUE, max_size=3),
+       raw=st.none() | st.text(max_size=60))
+def test_any_expectation_sidecar_is_read_or_refused_in_one_line(values: dict[str, object],
+                                                                raw: str | None) -> None:
+    text = raw if raw is not None else "\n".join(f"{json.dumps(k)} = {toml_value(v)}"
+                                                 for k, v in values.items())
+    with lab_dir() as work:
+        (work / "u.expect").write_text(text + "\n")
+        (work / "v.xl").write_text(XL.replace("'u'", "'v'"))
+        for files in (["u.xl"], ["u.xl", "v.xl"]):  # one run, and a suite
+            _, error = refused_cleanly_or_accepted(work, "run", *files, accepted=())
+            assert "u.expect" in error or "no lab here yet" in error, error
 
 
 # --- template texts ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def test_verdict_and_junit(tmp_path: Path, ended: str, code: int, failures: int)
     outcome = Outcome("hello", ended, 1.25, console)
     assert outcome.exit_code == code and outcome.passed is (code == 0)
     path = tmp_path / "run.xml"
-    write_junit(outcome, path)
+    write_junit([outcome], path)
     suite = ElementTree.parse(path).getroot()
     assert suite.get("failures") == str(failures) and suite.get("tests") == "1"
     case = suite.find("testcase")
@@ -57,7 +57,7 @@ def test_the_exit_status_is_the_one_the_console_reports(tmp_path: Path, ended: s
     outcome = Outcome("u", ended, 0.5, console)
     assert (outcome.exit_code, outcome.status, outcome.passed) == (code, status, code == 0)
     path = tmp_path / "run.xml"
-    write_junit(outcome, path)
+    write_junit([outcome], path)
     failure = ElementTree.parse(path).getroot().find("testcase/failure")
     assert (failure is None) is (code == 0)
     if failure is not None and status is not None:

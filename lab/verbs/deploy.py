@@ -11,6 +11,7 @@ from lab.verbs.guest_options import guest_options, placed
 
 
 @click.command("deploy")
+@click.argument("file", type=click.Path(path_type=Path))
 @guest_options
 @click.option("--probe", help="Wait until the guest answers: tcp:PORT or http://:PORT/path.")
 @click.option("--timeout", default=180.0, show_default=True,

@@ -18,7 +18,6 @@ def guest_options(f: Any) -> Any:
     from lab.bootargs import DIALECTS
 
     options: list[Any] = [
-        click.argument("file", type=click.Path(path_type=Path)),
         click.option("--image", "images", multiple=True, metavar="IMG=DIR",
                      help="Build block image IMG from DIR (fat:/tar: prefix or from the name)."),
         click.option("--strict", is_flag=True,
@@ -48,10 +47,16 @@ def guest_options(f: Any) -> Any:
 def placed(file: Path, host: str | None, **kw: Any) -> tuple[Request, Lab]:
     """The checked request, and the host it goes to; the request is checked before any host is
     asked where the guest goes."""
-    from lab.core.deploy import Request
     from lab.placement import place
     from lab.verbs.options import hosts, settings
 
+    req = checked(file, **kw)
+    return req, place(hosts(settings(), host), file)
+
+
+def checked(file: Path, **kw: Any) -> Request:
+    from lab.core.deploy import Request
+
     req = Request(file, **kw)
     req.check()
-    return req, place(hosts(settings(), host), file)
+    return req

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from helpers import XENLAB, xenlab
@@ -535,6 +536,43 @@ def test_run_exits_with_the_status_the_unikernel_reports(lab: Lab, testkernel: P
     assert f"solo5_exit({status}) called" in report  # the console kept
     if status == 64:
         assert "MirageOS refused a boot argument" in r.stderr
+
+
+@pytest.mark.usefixtures("up")
+def test_a_suite_of_small_unikernels_with_expected_failures(lab: Lab, testkernel: Path,
+                                                            tmp_path: Path) -> None:
+    """Solo5's suite in miniature: test kernels that exit 0, exit 3 (expected), abort (expected:
+    a crash with ABORT on its console), a PV one, and one that fails. One `xenlab run` of the
+    directory: several at once, one JUnit report, exit 1 for the one failure, nothing left."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    pvh = (testkernel / "testkernel.xl").read_text()
+    pv = (testkernel / "testkernel-pv.xl").read_text()
+    for name, text, args, expect in (
+            ("tk_hello", pvh, "print=hello-suite", ""), ("tk_exit3", pvh, "exit=3", "status = 3\n"),
+            ("tk_abort", pvh, "abort", 'ended = "crash"\nconsole = ["Solo5: ABORT"]\n'),
+            ("tk_pv", pv, "exit=0", ""), ("tk_fails", pvh, "exit=2", "")):
+        key = "extra" if "type = 'pv'" in text else "cmdline"
+        text = text.replace("name = 'testkernel-pv'", f"name = '{name}'").replace(
+            "name = 'testkernel'", f"name = '{name}'").replace(f"{key} = ''", f"{key} = '{args}'")
+        for kernel in ("testkernel-pvh.xen", "testkernel-pv.xen"):
+            text = text.replace(f"'{kernel}'", f"'{testkernel / kernel}'")
+        (suite / f"{name}.xl").write_text(text)
+        if expect:
+            (suite / f"{name}.expect").write_text(expect)
+    junit = tmp_path / "suite.xml"
+    t = time.monotonic()
+    r = lab.run("run", str(suite), "--junit-xml", str(junit), timeout=900)
+    lab.timings["suite_of_5"] = round(time.monotonic() - t, 1)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "4 passed, 1 failed of 5 unikernels" in r.stderr, r.stderr[-3000:]
+    assert "tk_fails ended with a poweroff, exit status 2" in r.stderr
+    report = ElementTree.parse(junit).getroot()
+    assert (report.get("tests"), report.get("failures"), report.get("errors")) == ("5", "1", "0")
+    outs = {c.get("name"): c.findtext("system-out") or "" for c in report.iter("testcase")}
+    assert "hello-suite" in outs["tk_hello"].splitlines() and "Solo5: ABORT" in outs["tk_abort"]
+    assert "Solo5: ABORT" not in outs["tk_hello"]  # each console its own
+    assert not set(outs) & set(domains(lab))
 
 
 @pytest.mark.usefixtures("up")
