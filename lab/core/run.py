@@ -178,6 +178,7 @@ def write_junit(outcomes: Sequence[Outcome], path: Path, seconds: float | None =
         out = ElementTree.SubElement(case, "system-out")
         out.text = "\n".join(_xml_safe(line) for line in outcome.console)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # `--junit-xml results/run.xml` in CI
         tmp = path.with_name(f".{path.name}.tmp")
         ElementTree.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
         tmp.replace(path)

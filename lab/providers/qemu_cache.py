@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import run, ui
+from lab.config import LabConfig
 from lab.errors import die
 from lab.providers import qemu_image
 from lab.providers.qmp import Qmp
@@ -58,6 +59,19 @@ timeout 120 head -n 1 >/dev/null
 
 def entry(recipe: str, release: Release) -> Path:
     return qemu_image.cache_dir() / f"{PREFIX}{qemu_image.recipe_key(release)}-{recipe[:16]}.qcow2"
+
+
+def key(config: LabConfig) -> str:
+    """What the cache entries a QEMU lab with these settings would use are keyed on (the base
+    image's recipe, the provisioning fingerprint): the key for a CI system's cache of the cache
+    directory, which holds them when it is right and is rebuilt when they would not be used."""
+    from lab import converged, playbook
+    from lab.providers.qemu import Qemu
+    from lab.releases import RELEASES
+
+    facts = Qemu(config, Path(config.state_dir)).facts()
+    stamp = converged.fingerprint(playbook.lab_vars(config, facts), ())
+    return f"{qemu_image.recipe_key(RELEASES[config.release])}-{stamp[:16]}"
 
 
 def find(recipe: str, release: Release) -> Path | None:

@@ -11,8 +11,11 @@ from lab.verbs.options import json_option, lab_flags, settings
 
 @click.command("config")
 @json_option
+@click.option("--cache-key", is_flag=True,
+              help="Print only the key for a CI cache of ~/.cache/xenlab (changes when a new lab "
+                   "with these settings could not use what the cache holds).")
 @lab_flags
-def command(as_json: bool, **flags: Any) -> None:
+def command(as_json: bool, cache_key: bool, **flags: Any) -> None:
     """Print the effective lab settings and where each came from."""
     from dataclasses import asdict
 
@@ -20,6 +23,11 @@ def command(as_json: bool, **flags: Any) -> None:
     from lab.config import FIELDS
 
     resolved = settings(**flags)
+    if cache_key:
+        from lab.providers.qemu_cache import key
+
+        click.echo(key(resolved.config))
+        return
     values = asdict(resolved.config)
     # Each of several hosts: only the settings it has for itself.
     own = {host: {k: v for k, v in asdict(c).items() if v != values[k]} for host, c in resolved.hosts.items()}

@@ -576,6 +576,32 @@ def test_a_suite_of_small_unikernels_with_expected_failures(lab: Lab, testkernel
 
 
 @pytest.mark.usefixtures("up")
+def test_the_ci_recipes_xenlab_lines_run_on_the_lab(lab: Lab, testkernel: Path, tmp_path: Path) -> None:
+    """examples/ci/github-actions.yml's xenlab lines, as the job runs them, in the lab's
+    directory (up finds it converged; destroy is left to the tests at the end), on a suite of
+    two test kernels: each exits 0 and the reports the job uploads are written."""
+    from ci_recipes import GITHUB, xenlab_commands
+
+    suite = tmp_path / "xen"
+    suite.mkdir()
+    for name, args in (("ci_one", "print=one"), ("ci_two", "exit=0")):
+        text = (testkernel / "testkernel.xl").read_text().replace("name = 'testkernel'", f"name = '{name}'")
+        text = text.replace("cmdline = ''", f"cmdline = '{args}'").replace(
+            "'testkernel-pvh.xen'", f"'{testkernel / 'testkernel-pvh.xen'}'")
+        (suite / f"{name}.xl").write_text(text)
+    shutil.rmtree(lab.dir / "results", ignore_errors=True)
+    for argv in xenlab_commands(GITHUB, str(suite)):
+        if argv[0] == "destroy":
+            continue
+        r = lab.run(*argv, timeout=1800)
+        assert r.returncode == 0, (argv, r.stderr[-3000:])
+    cases = {report: [c.get("name") for c in ElementTree.parse(lab.dir / "results" / report).iter("testcase")]
+             for report in ("unikernels.xml", "lab.xml")}
+    assert sorted(cases["unikernels.xml"]) == ["ci_one", "ci_two"]
+    assert "test_xen_dom0" in " ".join(map(str, cases["lab.xml"])), cases["lab.xml"]
+
+
+@pytest.mark.usefixtures("up")
 def test_run_says_when_the_status_is_hidden(lab: Lab, testkernel: Path) -> None:
     r, out = run_tk(lab, testkernel, "--arg", "--solo5:quiet", "--arg", "exit=3")
     assert r.returncode == 0 and out["ended"] == "poweroff" and out["status_hidden"] is True
@@ -916,6 +942,9 @@ def test_a_second_lab_starts_from_the_provisioned_cache(lab: Lab, tmp_path: Path
         result = second.up("second_lab_from_cache")
         assert str(result["disk"]).startswith("provisioned cache"), result
         assert result["ansible"]["ran"] is False and result["drift"] == [], result  # type: ignore[index]
+        # What a CI cache is keyed on names the entry this lab started from.
+        key = second.run("config", "--cache-key").stdout.strip()
+        assert key and key in str(result["disk"]), (key, result["disk"])
         r = second.run("check", timeout=900)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
         pinned = (d / ".xenlab" / "known_hosts").read_text().split()[-1]
