@@ -82,11 +82,17 @@ def _ended(row: list[str]) -> str | None:
 
 
 # Shell functions the lab-side scripts share. `ended FLAGS REASON`: whether an `xl list -v` row's
-# state flags and Reason-Code say the domain has shut down (as _ended reads them). `drop_claims
-# DIR NAME`: remove NAME's static-address claims (symlinks IP -> NAME), running find only when
-# there is a claim at all (every process dom0 starts costs tens of milliseconds).
+# state flags and Reason-Code say the domain has shut down (as _ended reads them). `leases_of MAC
+# FILE`: dnsmasq's lease lines for MAC (lower case, as dnsmasq and guest_mac write it), read by
+# the shell itself. `drop_claims DIR NAME`: remove NAME's static-address claims (symlinks IP ->
+# NAME), running find only when there is a claim at all (every process dom0 starts costs tens of
+# milliseconds).
 SHELL_FUNCTIONS = r"""
 ended() { case "$1" in *[csd]*) return 0 ;; esac; case "$2" in [0-9]*) return 0 ;; esac; return 1; }
+leases_of() {
+  [ -r "$2" ] || return 0
+  while read -r line; do case " $line " in *" $1 "*) echo "$line" ;; esac; done < "$2"
+}
 drop_claims() {
   for claim in "$1"/*; do
     [ -L "$claim" ] && { find "$1" -maxdepth 1 -type l -lname "$2" -delete 2>/dev/null; return 0; }
@@ -101,7 +107,7 @@ drop_claims() {
 _WAIT_LEASE = ShellScript(SHELL_FUNCTIONS + r"""
 name=$1 mac=$2 leases=$3 after=$4 ticks=$(($5 * 5)) i=0
 while [ $i -lt $ticks ]; do
-  set -- $(grep -i " $mac " "$leases" 2>/dev/null)
+  set -- $(leases_of "$mac" "$leases")
   [ -n "$1" ] && [ "$1" -gt "$after" ] 2>/dev/null && break
   if [ $((i % 5)) -eq 4 ]; then
     flags=$(xl list "$name" 2>/dev/null | awk 'NR == 2 { print $5 }')
@@ -109,7 +115,7 @@ while [ $i -lt $ticks ]; do
   fi
   sleep 0.2; i=$((i + 1))
 done
-grep -i " $mac " "$leases" 2>/dev/null
+leases_of "$mac" "$leases"
 echo @@xl; xl list -v "$name" 2>/dev/null
 exit 0
 """, name="xenlab-wait-lease")

@@ -84,9 +84,7 @@ SHARED_ONLY = r"""
 CREATE = r"""
 if [ -n "$text" ]; then printf '%s' "$text" > "$xl.new" && mv -f "$xl.new" "$xl" || exit 1; fi
 if [ -e "$log" ]; then mv -f "$log" "$log.1"; fi
-if [ -n "$mac" ]; then
-  while read -r line; do case " $line " in *" $mac "*) echo "$line" ;; esac; done < "$leases"
-fi 2>/dev/null
+[ -z "$mac" ] || leases_of "$mac" "$leases"
 echo @@create
 exec xl create "$xl"
 """

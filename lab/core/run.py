@@ -40,7 +40,7 @@ class Outcome:
 
     @classmethod
     def not_run(cls, name: str, error: LabError, expected: Expectation) -> Outcome:
-        return cls(name, "error", 0.0, [], expected=expected,
+        return cls(name=name, ended="error", runtime_s=0.0, expected=expected,
                    error=error.message + (f" ({error.hint})" if error.hint else ""))
 
     @property
@@ -138,8 +138,8 @@ def run(req: Request, lab: Lab, *, echo: bool = True, expected: Expectation | No
             domain.remove(remote, p.name)
             p.phases["remove"] = time.monotonic() - start
     ended = "timeout" if st is None else st.ended or "vanished"
-    return Outcome(p.name, ended, runtime, lines, p.phases, exit_status.hidden(launched.cmdline),
-                   expected)
+    return Outcome(name=p.name, ended=ended, runtime_s=runtime, console=lines, phases=p.phases,
+                   status_hidden=exit_status.hidden(launched.cmdline), expected=expected)
 
 
 def _settle(lines: list[str], lock: threading.Lock) -> None:
