@@ -208,3 +208,34 @@ class FakeLabHost:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+def lab_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeLabHost]:
+    """A user's directory (tmp_path/work, the current one) with a lab recorded in it, whose lab
+    host is a fake one (tmp_path/host): every connection xenlab opens to it is the fake's."""
+    import json
+
+    from lab.core import deploy
+    from lab.remote import Remote
+
+    host = FakeLabHost(tmp_path / "host", monkeypatch)
+    work = tmp_path / "work"
+    (work / ".xenlab").mkdir(parents=True)
+    (work / ".xenlab" / "state.json").write_text(json.dumps(
+        {"provider": "qemu", "provisioned": True,
+         "ssh": {"host": "127.0.0.1", "port": 22, "user": "root", "identity": "/k"}}))
+
+    class Connecting:  # the SSH connection deploy opens beside its local work
+        def __init__(self, lab: object) -> None:
+            pass
+
+        def wait(self) -> FakeLabHost:
+            return host
+
+        def discard(self) -> None:
+            pass
+
+    monkeypatch.setattr(deploy, "Connecting", Connecting)
+    monkeypatch.setattr(Remote, "open", classmethod(lambda cls, lab: host))
+    monkeypatch.chdir(work)
+    return work, host

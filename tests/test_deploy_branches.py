@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_lab_host import FakeLabHost
+from fake_lab_host import FakeLabHost, lab_directory
 
 from lab import lab_host
 from lab import share as lab_share
@@ -20,7 +20,7 @@ from lab.config import LabConfig
 from lab.core import deploy as deploying
 from lab.errors import LabError
 from lab.lab import Lab
-from lab.remote import Remote, sha256_file
+from lab.remote import sha256_file
 
 KERNEL = b"\x7fELF" + bytes(4096)
 PV = "name = '{name}'\ntype = 'pv'\nkernel = '{kernel}'\nmemory = 32\nvif = [ 'bridge=br0' ]\n"
@@ -28,28 +28,7 @@ PV = "name = '{name}'\ntype = 'pv'\nkernel = '{kernel}'\nmemory = 32\nvif = [ 'b
 
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeLabHost]:
-    """A user's directory with a lab recorded in it, whose lab host is the fake one."""
-    host = FakeLabHost(tmp_path / "host", monkeypatch)
-    work = tmp_path / "work"
-    (work / ".xenlab").mkdir(parents=True)
-    (work / ".xenlab" / "state.json").write_text(json.dumps(
-        {"provider": "qemu", "provisioned": True,
-         "ssh": {"host": "127.0.0.1", "port": 22, "user": "root", "identity": "/k"}}))
-
-    class Connecting:  # the SSH connection opened beside the local work: the fake host's
-        def __init__(self, lab: Lab) -> None:
-            pass
-
-        def wait(self) -> FakeLabHost:
-            return host
-
-        def discard(self) -> None:
-            pass
-
-    monkeypatch.setattr(deploying, "Connecting", Connecting)
-    monkeypatch.setattr(Remote, "open", classmethod(lambda cls, lab: host))
-    monkeypatch.chdir(work)
-    return work, host
+    return lab_directory(tmp_path, monkeypatch)
 
 
 def unikernel(work: Path, name: str = "u", kernel: str = "u.xen", text: str = PV) -> Path:

@@ -5,49 +5,25 @@ The QEMU tier runs a suite of test kernels on real Xen."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
-from fake_lab_host import FakeLabHost
+from fake_lab_host import FakeLabHost, lab_directory
 
 from lab import ui
 from lab.cli import cli
-from lab.core import deploy as deploying
 from lab.core.suite import files_of
 from lab.errors import LabError
-from lab.lab import Lab
-from lab.remote import Remote
 
 PVH = "name = '{name}'\ntype = 'pvh'\nkernel = '{kernel}'\nmemory = {memory}\n"
 
 
 @pytest.fixture
 def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeLabHost]:
-    host = FakeLabHost(tmp_path / "host", monkeypatch)
-    work = tmp_path / "work"
-    (work / ".xenlab").mkdir(parents=True)
-    (work / ".xenlab" / "state.json").write_text(json.dumps(
-        {"provider": "qemu", "provisioned": True,
-         "ssh": {"host": "127.0.0.1", "port": 22, "user": "root", "identity": "/k"}}))
-
-    class Connecting:
-        def __init__(self, lab: Lab) -> None:
-            pass
-
-        def wait(self) -> FakeLabHost:
-            return host
-
-        def discard(self) -> None:
-            pass
-
-    monkeypatch.setattr(deploying, "Connecting", Connecting)
-    monkeypatch.setattr(Remote, "open", classmethod(lambda cls, lab: host))
     monkeypatch.setattr(ui.settings, "json", False)
-    monkeypatch.chdir(work)
-    return work, host
+    return lab_directory(tmp_path, monkeypatch)
 
 
 def unikernel(work: Path, name: str, behaviour: str, memory: int = 32, expect: str = "") -> Path:
