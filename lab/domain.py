@@ -255,13 +255,21 @@ def remove(remote: Remote, name: str, check: bool = False, files: bool = False) 
 
 
 def destroy(lab: Lab, name: str) -> None:
+    """The domain, and what xenlab keeps for it on both sides. One this lab deployed that is gone
+    already (destroyed by hand, or the lab host rebooted) is forgotten, its leftovers removed:
+    a record of it would fail every `xenlab check` from then on."""
     with Remote.open(lab) as remote:
-        if not status(remote, name).exists:
+        exists = status(remote, name).exists
+        if not exists and name not in lab.state.domains:
             die(f"no domain named {name!r} on the lab", hint="`xenlab list` shows what runs")
-        remove(remote, name, check=True, files=True)
+        remove(remote, name, check=exists, files=True)
     lab_share.forget(lab.state_dir, name)
     with lab.changing_state() as state:
         state.domains.pop(name, None)
+    if not exists:
+        from lab import ui
+
+        ui.info(f"{name} was no longer on the lab host: forgotten, its files and address freed")
 
 
 # What `list` reads, in one round trip ("$1" leases, "$2" static claims); topology reads more

@@ -149,3 +149,19 @@ def test_through_the_shared_folder_nothing_is_sent(setup: tuple[Path, FakeLabHos
         assert host.domains() == {"u": "running"}
     finally:
         subprocess.run(["umount", mount], check=True)
+
+
+def test_destroy_forgets_a_guest_that_is_gone_already(setup: tuple[Path, FakeLabHost]) -> None:
+    """Destroyed behind xenlab's back (or the lab host rebooted): `destroy NAME` still frees its
+    claim and forgets it, or every `check` after would fail; a name never deployed is an error."""
+    from lab import domain
+
+    work, host = setup
+    lab = Lab("", LabConfig(share=False), work / ".xenlab")
+    deploy(work, unikernel(work), static="")
+    host.run(["xl", "destroy", "u"])  # behind xenlab's back
+    domain.destroy(lab, "u")
+    assert recorded(work) == {} and not list(Path(lab_host.STATIC_DIR).iterdir())
+    assert not (Path(lab_host.DOMAINS_DIR) / "u").exists()
+    with pytest.raises(LabError, match="no domain named 'u'"):
+        domain.destroy(Lab("", LabConfig(share=False), work / ".xenlab"), "u")

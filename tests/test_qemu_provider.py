@@ -140,6 +140,7 @@ def test_a_silent_boot_is_a_named_failure_and_stops_its_qemu(
 
     from lab.core.lifecycle import status
     from lab.errors import LabError
+    from lab.lab import Lab
     from lab.providers import qemu as qemu_mod
 
     base = tmp_path / "blank.qcow2"
@@ -162,7 +163,7 @@ def test_a_silent_boot_is_a_named_failure_and_stops_its_qemu(
         assert not q.pidfile.exists() and q.pid() is None  # stopped, not orphaned at 100% CPU
         links = subprocess.run(["ip", "-n", netns, "-o", "link"], capture_output=True, text=True).stdout
         assert q.tap not in links
-        report = status(config, tmp_path / ".xenlab")
+        report = status(Lab("", config, tmp_path / ".xenlab"))
         assert report["state"] == "incomplete" and "disk.qcow2" in str(report["detail"])
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)

@@ -307,20 +307,20 @@ def test_drift_is_named_and_the_playbook_repairs_it(lab: Provisioned, remote) ->
     config, facts = LabConfig(), ProviderFacts(uplink_mac=UPLINK_MAC)
     stamp = converged.fingerprint(lab_vars(config, facts), SKIP)
     changed = "the playbook, the roles or the lab settings changed since the last provisioning"
-    lab_host = Remote(lab.ssh, lab.target)
+    host = Remote(lab.ssh, lab.target)
     try:
-        converged.forget(lab_host)
-        assert converged.drift(lab_host, config, stamp, xen=False) == \
+        converged.forget(host)
+        assert converged.drift(host, config, stamp, xen=False) == \
             ["no record of a complete provisioning run"]
-        converged.record(lab_host, stamp)
-        assert converged.drift(lab_host, config, stamp, xen=False) == []
-        assert converged.drift(lab_host, config, stamp, xen=True)[0] == "this host is not running as Xen dom0"
+        converged.record(host, stamp)
+        assert converged.drift(host, config, stamp, xen=False) == []
+        assert converged.drift(host, config, stamp, xen=True)[0] == "this host is not running as Xen dom0"
         other = converged.fingerprint(lab_vars(replace(config, lease_time="2h"), facts), SKIP)
-        assert converged.drift(lab_host, config, other, xen=False) == [changed]
+        assert converged.drift(host, config, other, xen=False) == [changed]
 
-        lab_host.run(["ip", "link", "set", "dev", "eth1", "promisc", "off"], sudo=True)
-        lab_host.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"], sudo=True)
-        assert converged.drift(lab_host, config, stamp, xen=False) == \
+        host.run(["ip", "link", "set", "dev", "eth1", "promisc", "off"], sudo=True)
+        host.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"], sudo=True)
+        assert converged.drift(host, config, stamp, xen=False) == \
             ["eth1 is not promiscuous", "IP forwarding is off"]
         with pytest.raises(AssertionError, match="eth1 is not promiscuous"):
             hostchecks.holds(remote, "promiscuous")
@@ -328,13 +328,13 @@ def test_drift_is_named_and_the_playbook_repairs_it(lab: Provisioned, remote) ->
         outcome = provision(lab.state, lab.ssh, config, facts, skip_tags=SKIP)
         assert {"lab_network : Make the host-only NIC promiscuous",
                 "lab_forwarding : Turn IP forwarding on"} <= set(outcome.changed_tasks), outcome
-        assert converged.drift(lab_host, config, stamp, xen=False) == []
+        assert converged.drift(host, config, stamp, xen=False) == []
         hostchecks.holds(remote, "promiscuous")
     finally:
         with contextlib.suppress(LabError):
-            lab_host.run(["ip", "link", "set", "dev", "eth1", "promisc", "on"], sudo=True)
-            lab_host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], sudo=True)
-        lab_host.close()
+            host.run(["ip", "link", "set", "dev", "eth1", "promisc", "on"], sudo=True)
+            host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], sudo=True)
+        host.close()
 
 
 # -- provider = "ssh": the same host, taken as an existing one by a second lab directory ---------
