@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -341,10 +342,12 @@ def _seconds(text: str) -> float | None:
     return float(days * 86400 + h * 3600 + m * 60 + s)
 
 
-def wait_ended(remote: Remote, name: str, timeout: float, poll: float = 0.5) -> Status | None:
-    """The status once the domain has ended (or vanished), None after timeout."""
+def wait_ended(remote: Remote, name: str, timeout: float, poll: float = 0.5,
+               stop: threading.Event | None = None) -> Status | None:
+    """The status once the domain has ended (or vanished), None after timeout or once stop is
+    set (a suite interrupted: its runs stop waiting, and remove their domains)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop and stop.is_set()):
         st = status(remote, name)
         if not st.running:
             return st

@@ -142,3 +142,22 @@ def test_files_directories_and_patterns(tmp_path: Path) -> None:
     for missing in ("nosuch.xl", "*.nothing"):
         with pytest.raises(LabError):
             files_of([tmp_path / missing])
+
+
+def test_ctrl_c_stops_the_running_unikernels_and_removes_them(suite: tuple[Path, FakeLabHost]) -> None:
+    """Guests that would run until their 300 s timeout: Ctrl-C (SIGINT, as a terminal sends it)
+    ends the suite within seconds, and none is left on the lab host."""
+    import os
+    import signal
+    import threading
+    import time
+
+    work, host = suite
+    for i in range(3):
+        unikernel(work, f"hangs{i}", "runs")  # never ends by itself
+    threading.Timer(3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    code, out = xenlab(str(work), "--timeout", "300")
+    assert code != 0 and "Aborted" in out  # click's word for the interrupt; xenlab exits 130
+    assert time.monotonic() - start < 30
+    assert host.domains() == {} and host.xl_log().count("create") == 3

@@ -104,9 +104,11 @@ class Outcome:
         return exit_status.hint(self.exit_code, self.console) or "its console is all the guest said"
 
 
-def run(req: Request, lab: Lab, *, echo: bool = True, expected: Expectation | None = None) -> Outcome:
+def run(req: Request, lab: Lab, *, echo: bool = True, expected: Expectation | None = None,
+        stop: threading.Event | None = None) -> Outcome:
     """echo: write each console line to stdout as it arrives (off for --json); expected: what
-    the run must do to pass (default: exit with status 0)."""
+    the run must do to pass (default: exit with status 0); stop: set, the run stops waiting for
+    the guest to end (ended "interrupted") and removes it."""
     expected = expected or Expectation()
     p, remote = prepared_and_connected(req, lab)
     lines: list[str] = []
@@ -127,7 +129,7 @@ def run(req: Request, lab: Lab, *, echo: bool = True, expected: Expectation | No
             follower = domain.follow_console(remote, p.name, on_line)
             with ui.step("running", p.phases, "runtime"), \
                     ui.live_status(f"{p.name} running (up to {req.timeout:.0f} s)"):
-                st = domain.wait_ended(remote, p.name, req.timeout)
+                st = domain.wait_ended(remote, p.name, req.timeout, stop=stop)
             runtime = time.monotonic() - launched.created_at
             _settle(lines, lock)
         finally:
@@ -137,7 +139,8 @@ def run(req: Request, lab: Lab, *, echo: bool = True, expected: Expectation | No
             # Always removed, whatever ended the run: a test leaves nothing on the lab.
             domain.remove(remote, p.name)
             p.phases["remove"] = time.monotonic() - start
-    ended = "timeout" if st is None else st.ended or "vanished"
+    ended = ("interrupted" if stop and stop.is_set() else "timeout") if st is None \
+        else st.ended or "vanished"
     return Outcome(name=p.name, ended=ended, runtime_s=runtime, console=lines, phases=p.phases,
                    status_hidden=exit_status.hidden(launched.cmdline), expected=expected)
 

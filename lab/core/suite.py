@@ -6,7 +6,7 @@ file's memory), at most `jobs`. Across several hosts, each unikernel is placed w
 (lab/placement.py: the host with the most free memory then). Each console is kept apart, in its
 outcome; what each was expected to do comes from its sidecar (lab/expectations.py).
 
-Ctrl-C stops starting new ones; those running end at their timeout, and each is removed.
+Ctrl-C stops starting new ones and stops those running, each removed, before it is reported.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
     start = time.monotonic()
     budget = _free_memory(labs[0]) if len(labs) == 1 else None
     lock = threading.Condition()
+    stop = threading.Event()
     running: dict[str, int] = {}  # name -> memory
     outcomes: dict[str, Outcome] = {}
 
@@ -119,7 +120,7 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
         try:
             with ui.quiet():
                 lab = labs[0] if len(labs) == 1 else placement.place(list(labs), case.xl)
-                outcome = run(request(case), lab, echo=False, expected=case.expected)
+                outcome = run(request(case), lab, echo=False, expected=case.expected, stop=stop)
         except LabError as exc:
             outcome = Outcome.not_run(case.name, exc, case.expected)
         with lock:
@@ -143,9 +144,13 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
             thread = threading.Thread(target=one, args=(case,), name=f"xenlab-run-{case.name}")
             thread.start()
             threads.append(thread)
-    finally:
-        for thread in threads:  # Ctrl-C: none more starts; those running end and are removed
+        for thread in threads:
             thread.join()
+    except BaseException:
+        stop.set()  # Ctrl-C: none more starts; those running stop, and are removed
+        for thread in threads:
+            thread.join()
+        raise
     return Suite([outcomes[c.name] for c in todo if c.name in outcomes], time.monotonic() - start)
 
 
