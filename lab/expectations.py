@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lab.errors import bad_input
@@ -104,5 +104,4 @@ def load(xl: Path, default: Expectation) -> Expectation:
     if timeout is not None and not 0 < timeout < float("inf"):
         bad_input(f"{path}: timeout = {timeout}: not a number of seconds above 0", hint="timeout = 60")
     expectation = checked(data.get("ended"), data.get("status"), data.get("console", []), str(path))
-    return Expectation(expectation.ended, expectation.status, expectation.console,
-                       float(timeout) if timeout is not None else None, str(path))
+    return replace(expectation, timeout=float(timeout) if timeout is not None else None)

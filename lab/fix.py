@@ -368,14 +368,18 @@ def lint(doc: XlFile, ctx: Context) -> tuple[XlFile, list[Finding]]:
     return doc, findings
 
 
+def read_as_filled(path: Path, config: LabConfig) -> tuple[XlFile, str | None]:
+    """The file as deploy reads it (a `.xl.in` template with its placeholders filled), and the
+    template's own text (None for a plain .xl file)."""
+    if not template.is_template(path):
+        return syntax.read(path), None
+    raw = syntax.read_text(path)
+    return syntax.parse(template.fill(raw, path, config), str(path)), raw
+
+
 def fix_file(path: Path, config: LabConfig, recipes: dict[str, Recipe] | None = None,
              network: bool | None = None) -> Report:
-    raw = None
-    if template.is_template(path):
-        raw = syntax.read_text(path)
-        doc = syntax.parse(template.fill(raw, path, config), str(path))
-    else:
-        doc = syntax.read(path)
+    doc, raw = read_as_filled(path, config)
     xl_dir = path.resolve().parent
     ctx = Context(xl_dir, config, {**mirage_recipes(xl_dir), **(recipes or {})}, network)
     fixed, findings = lint(doc, ctx)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import artifacts, placement
+from lab.config import LabConfig
 from lab.core.deploy import Request
 from lab.core.run import Outcome, run
 from lab.errors import LabError, bad_input, no_lab
@@ -60,26 +61,24 @@ def files_of(args: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def cases(files: Sequence[Path], default: Expectation, config_memory: int) -> list[Case]:
+def cases(files: Sequence[Path], default: Expectation, config: LabConfig) -> list[Case]:
     """One case per file, checked before anything runs: its name (unique), its memory, its
-    expectation. config_memory: what a file that names no memory gets."""
-    from lab.xl import template
+    expectation; each file read as deploy reads it (a template filled in for this lab)."""
+    from lab.fix import read_as_filled
     from lab.xl.model import Domain
-    from lab.xl.syntax import read
+    from lab.xl.template import DEFAULT_MEMORY
 
     out: list[Case] = []
     names: dict[str, Path] = {}
     for xl in files:
-        if template.is_template(xl):
-            name, memory = template.stem(xl), None
-        else:
-            dom = Domain(read(xl))
-            name, memory = dom.name or xl.stem, dom.memory
+        dom = Domain(read_as_filled(xl, config)[0])
+        name, memory = dom.name or xl.stem, dom.memory
         if name in names:
             bad_input(f"{xl}: domain {name!r} again (also {names[name]})",
                       hint="two unikernels of one suite run at the same time: give each its own name")
         names[name] = xl
-        out.append(Case(xl, name, memory or config_memory, load(xl, default)))
+        # A file that names no memory is counted at what a template's @MEMORY@ gets.
+        out.append(Case(xl, name, memory or DEFAULT_MEMORY, load(xl, default)))
     return out
 
 
@@ -108,7 +107,7 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
     if len(labs) == 1 and not labs[0].state.ssh:
         no_lab(labs[0].state_dir)  # once, not once per unikernel
     start = time.monotonic()
-    budget = _free_memory(labs[0]) if len(labs) == 1 else None
+    budget = placement.read(labs[0]).free_mb if len(labs) == 1 else None  # Xen's free MiB
     lock = threading.Condition()
     stop = threading.Event()
     running: dict[str, int] = {}  # name -> memory
@@ -152,9 +151,3 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
             thread.join()
         raise
     return Suite([outcomes[c.name] for c in todo if c.name in outcomes], time.monotonic() - start)
-
-
-def _free_memory(lab: Lab) -> int | None:
-    """Xen's free memory on the lab host (MiB), when it can be read."""
-    reading = placement.read(lab)
-    return reading.free_mb

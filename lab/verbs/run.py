@@ -86,7 +86,7 @@ def _suite(paths: tuple[Path, ...], default: Any, as_json: bool, junit_xml: Path
     from lab.verbs.options import hosts, settings
 
     resolved = settings()
-    todo = cases(files_of(paths), default, resolved.config.guest_memory_max or 128)
+    todo = cases(files_of(paths), default, resolved.config)
     base = checked(todo[0].xl, **kw)  # the options, refused before any host is asked
     if len(todo) > 1 and (base.ip or base.static):
         bad_input(f"--{'ip' if base.ip else 'static'} names one address, and {len(todo)} unikernels "
