@@ -13,9 +13,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from lab import lab_host, resources
+from lab import lab_host, playbook, resources
 from lab.checks import facts
 from lab.config import LabConfig
+from lab.providers import ProviderFacts
 from lab.remote import Remote, ShellScript
 
 # Runs before the facts; "$1" and "$2" (after the facts' parameters) are the fingerprint and the
@@ -28,6 +29,14 @@ timeout 300 systemctl is-system-running --wait >/dev/null 2>&1
 [ "$recorded" = "$fingerprint" ] ||
   echo "the playbook, the roles or the lab settings changed since the last provisioning"
 """
+
+
+def provisioning(config: LabConfig, facts: ProviderFacts,
+                 skip_tags: Sequence[str]) -> tuple[dict[str, object], str]:
+    """The roles' variables for this lab, and the fingerprint of a playbook run with them: what
+    `up` compares with the host's record, and what the provisioned-disk cache is keyed on."""
+    variables = playbook.lab_vars(config, facts)
+    return variables, fingerprint(variables, skip_tags)
 
 
 def fingerprint(variables: dict[str, object], skip_tags: Sequence[str]) -> str:

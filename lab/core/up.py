@@ -11,7 +11,7 @@ from pathlib import Path
 from lab import admission, converged, providers, resources, ui
 from lab.errors import LabError, die
 from lab.lab import Lab
-from lab.playbook import RESUME, Outcome, lab_vars, provision_hosts
+from lab.playbook import RESUME, Outcome, provision_hosts
 from lab.remote import Remote
 from lab.ssh import SshFiles, write_files
 
@@ -113,8 +113,7 @@ def _reach(host: Lab, options: Options) -> _Reached:
     with ui.step("Preflight", phases, "preflight"):
         resources.check()
         provider.preflight()
-    variables = lab_vars(config, provider.facts())
-    stamp = converged.fingerprint(variables, options.skip_tags)
+    variables, stamp = converged.provisioning(config, provider.facts(), options.skip_tags)
     with ui.step(f"Lab {'host' if provider.existing else 'VM'} ({name})", phases, "vm"):
         # --provision means Ansible's own run on this lab, never a disk provisioned elsewhere.
         target = provider.up(None if options.force else stamp)

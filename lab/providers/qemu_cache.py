@@ -65,12 +65,11 @@ def key(config: LabConfig) -> str:
     """What the cache entries a QEMU lab with these settings would use are keyed on (the base
     image's recipe, the provisioning fingerprint): the key for a CI system's cache of the cache
     directory, which holds them when it is right and is rebuilt when they would not be used."""
-    from lab import converged, playbook
+    from lab import converged
     from lab.providers.qemu import Qemu
     from lab.releases import RELEASES
 
-    facts = Qemu(config, Path(config.state_dir)).facts()
-    stamp = converged.fingerprint(playbook.lab_vars(config, facts), ())
+    _, stamp = converged.provisioning(config, Qemu(config, Path(config.state_dir)).facts(), ())
     return f"{qemu_image.recipe_key(RELEASES[config.release])}-{stamp[:16]}"
 
 
