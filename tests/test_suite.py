@@ -160,4 +160,4 @@ def test_ctrl_c_stops_the_running_unikernels_and_removes_them(suite: tuple[Path,
     code, out = xenlab(str(work), "--timeout", "300")
     assert code != 0 and "Aborted" in out  # click's word for the interrupt; xenlab exits 130
     assert time.monotonic() - start < 30
-    assert host.domains() == {} and host.xl_log().count("create") == 3
+    assert host.domains() == {} and host.xl_log().count("create") == 3, (host.xl_log(), out)

@@ -134,6 +134,8 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
         # Alone, a case is tried whatever its size: xl says why it does not fit.
         return not running or budget is None or sum(running.values()) + case.memory <= budget
 
+    # Waited for through `running`, not Thread.join: a join that Ctrl-C interrupts can leave the
+    # thread marked as ended while it runs (CPython before 3.13), and its guest on the lab host.
     threads = []
     try:
         for case in todo:
@@ -141,13 +143,20 @@ def run_suite(todo: Sequence[Case], request: Callable[[Case], Request], labs: Se
                 lock.wait_for(lambda case=case: fits(case))  # type: ignore[misc]
                 running[case.name] = case.memory
             thread = threading.Thread(target=one, args=(case,), name=f"xenlab-run-{case.name}")
-            thread.start()
+            try:
+                thread.start()
+            finally:
+                if thread.ident is None:  # never started: nothing to wait for
+                    with lock:
+                        running.pop(case.name, None)
             threads.append(thread)
-        for thread in threads:
-            thread.join()
+        with lock:
+            lock.wait_for(lambda: not running)
     except BaseException:
         stop.set()  # Ctrl-C: none more starts; those running stop, and are removed
-        for thread in threads:
-            thread.join()
+        with lock:
+            lock.wait_for(lambda: not running)
         raise
+    for thread in threads:
+        thread.join()  # each has said how it ended
     return Suite([outcomes[c.name] for c in todo if c.name in outcomes], time.monotonic() - start)
